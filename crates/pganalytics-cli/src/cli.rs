@@ -1,0 +1,82 @@
+//! The command line, declared with clap. Global options may come from the environment.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "pganalytics", version, about = "PostgreSQL DBA console: engine metrics, tamper-evident audit log, backup and recovery")]
+pub struct Cli {
+    /// Folder with config, the embedded repository cluster and local state.
+    #[arg(long, global = true, env = "PGANALYTICS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL database to use as the repository instead of the embedded cluster
+    /// (libpq URI or key=value; passwords from ~/.pgpass or PGPASSWORD).
+    #[arg(long, global = true, env = "PGANALYTICS_REPOSITORY", value_name = "URI", hide_env_values = true)]
+    pub repository: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Monitored PostgreSQL servers.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// The repository that holds pgAnalytics' state.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// API tokens for the daemon.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run the headless daemon (HTTP API).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Register a server (connects first; a password in the DSN moves to the OS keyring).
+    Add(ServerAddArgs),
+    /// List registered servers.
+    List,
+    /// Forget a server.
+    Remove { name: String },
+    /// Connect and report version, privileges and what each feature needs.
+    Check { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerAddArgs {
+    pub name: String,
+    /// libpq connection string: `postgres://user@host:5432/db` or `host=… port=… dbname=…`.
+    #[arg(long)]
+    pub dsn: String,
+    /// Register without connecting first.
+    #[arg(long)]
+    pub skip_check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Kind, location, server version and applied migrations.
+    Status,
+    /// Stop the embedded repository cluster.
+    Stop,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once.
+    Create { name: String },
+    /// List tokens (names only).
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8432", value_name = "ADDR")]
+    pub listen: String,
+}

@@ -1,0 +1,108 @@
+//! `pganalytics`: the headless shell over the core. Each subcommand parses its arguments,
+//! calls one `Api` function and prints the result (a table, or JSON with `--json`).
+//!
+//! Exit status: 0 success, 1 error, 2 usage error (clap), 3 a verification found damage.
+
+mod cli;
+mod output;
+mod serve;
+
+use clap::Parser;
+use cli::{Cli, Command, RepoCommand, ServerCommand, TokenCommand};
+use output::Output;
+use pganalytics_core::api::{Api, ApiOptions, Empty, ServerAddRequest, ServerName, TokenCreateRequest};
+use pganalytics_core::Error;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`pganalytics server list | head`) instead of panicking on a broken pipe.
+    // SAFETY: called first in main, before any other thread exists.
+    unsafe {
+        let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+    }
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let out = Output { json: cli.json };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.error(&Error::internal(format!("start the async runtime: {e}")));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            out.error(&err);
+            ExitCode::from(err.code.exit_status() as u8)
+        }
+    }
+}
+
+fn init_tracing(daemon: bool) {
+    let default = if daemon { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PGANALYTICS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
+    let options = ApiOptions {
+        data_dir: cli.data_dir.clone(),
+        repository: cli.repository.clone(),
+    };
+    // Commands that must not open (or start) the repository.
+    if let Command::Repo(RepoCommand::Stop) = &cli.command {
+        let stopped = pganalytics_core::api::stop_embedded_repository(options.data_dir.as_deref()).await?;
+        out.message(if stopped {
+            "embedded repository cluster stopped"
+        } else {
+            "embedded repository cluster was not running"
+        });
+        return Ok(());
+    }
+    let api = Api::open(options).await?;
+    if let Command::Serve(args) = cli.command {
+        return serve::run(std::sync::Arc::new(api), args).await;
+    }
+    let result = dispatch(&api, cli.command, out).await;
+    api.repository().close().await;
+    result
+}
+
+async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error> {
+    match command {
+        Command::Server(cmd) => match cmd {
+            ServerCommand::Add(a) => {
+                let s = api
+                    .server_add(ServerAddRequest {
+                        name: a.name,
+                        dsn: a.dsn,
+                        skip_check: Some(a.skip_check),
+                    })
+                    .await?;
+                out.server_added(&s);
+            }
+            ServerCommand::List => out.servers(&api.server_list(Empty {}).await?),
+            ServerCommand::Remove { name } => {
+                let s = api.server_remove(ServerName { name }).await?;
+                out.server_removed(&s);
+            }
+            ServerCommand::Check { name } => out.server_check(&api.server_check(ServerName { name }).await?),
+        },
+        Command::Repo(RepoCommand::Status) => out.repo_status(&api.repo_status(Empty {}).await?),
+        // Handled in run() before the repository is opened.
+        Command::Repo(RepoCommand::Stop) => {}
+        Command::Token(cmd) => match cmd {
+            TokenCommand::Create { name } => out.token_created(&api.token_create(TokenCreateRequest { name }).await?),
+            TokenCommand::List => out.tokens(&api.token_list(Empty {}).await?),
+        },
+        // Handled in run(): the daemon owns the Api.
+        Command::Serve(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `pganalytics serve`: the headless daemon. Later issues add the sprint board's endpoints,
+//! scheduled jobs and `/metrics` here; each handler only translates HTTP to one `Api` call.
+
+mod error;
+mod routes;
+
+use crate::cli::ServeArgs;
+use pganalytics_core::api::Api;
+use pganalytics_core::{Error, ErrorCode};
+use std::sync::Arc;
+
+pub use routes::router;
+
+pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(Error::new(
+                ErrorCode::PortInUse,
+                format!("cannot listen on {}: the port is already used by another program", args.listen),
+            )
+            .with_hint("choose another address with --listen HOST:PORT"))
+        }
+        Err(e) => {
+            return Err(Error::invalid_input(format!("cannot listen on {}: {e}", args.listen))
+                .with_hint("give --listen as HOST:PORT, e.g. 127.0.0.1:8432"))
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::internal(format!("read the listening address: {e}")))?;
+    tracing::info!(address = %local, repository = %api.repository().location(), "pganalytics daemon listening");
+    // Tests and scripts read this line to learn the port when --listen used port 0.
+    println!("listening on http://{local}");
+    axum::serve(listener, router(api.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::internal(format!("serve HTTP: {e}")))?;
+    api.repository().close().await;
+    tracing::info!("pganalytics daemon stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("failed to listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,150 @@
+//! The repository: the PostgreSQL database holding pgAnalytics' own state (servers, tokens,
+//! snapshots, audit log, backup catalogue). Either the embedded cluster inside the data
+//! directory or an external database named by the user. Migrations in `migrations/` are
+//! applied by sqlx on every open.
+
+mod embedded;
+
+use crate::api::{AppliedMigration, RepoStatus, RepositoryKind};
+use crate::data_dir::DataDir;
+use crate::error::{Error, ErrorCode, Result};
+use crate::server::dsn;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Row};
+use std::time::Duration;
+
+pub use embedded::{stop as stop_embedded, EMBEDDED_DATABASE};
+
+/// The oldest PostgreSQL that can hold the repository (and be monitored).
+pub const MIN_REPOSITORY_VERSION_NUM: i32 = 130000;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+pub struct Repository {
+    pool: PgPool,
+    kind: RepositoryKind,
+    location: String,
+    server_version: String,
+    server_version_num: i32,
+}
+
+impl Repository {
+    /// Open the repository named by `uri`, or the embedded one (created and started as needed).
+    pub async fn open(data_dir: &DataDir, uri: Option<&str>) -> Result<Repository> {
+        let (options, kind, location) = match uri {
+            Some(uri) => {
+                let parsed = dsn::parse(uri)?;
+                let resolved = parsed.resolve(&dsn::process_env)?;
+                let location = resolved.describe();
+                (resolved.connect_options(None), RepositoryKind::External, location)
+            }
+            None => {
+                let cluster = embedded::ensure_running(data_dir).await?;
+                let location = format!(
+                    "embedded PostgreSQL {} in {}",
+                    cluster.binaries().version,
+                    cluster.folder().display()
+                );
+                (
+                    cluster.connect_options(EMBEDDED_DATABASE),
+                    RepositoryKind::Embedded,
+                    location,
+                )
+            }
+        };
+        let repo = Self::connect(options, kind, location).await?;
+        repo.migrate().await?;
+        Ok(repo)
+    }
+
+    async fn connect(options: PgConnectOptions, kind: RepositoryKind, location: String) -> Result<Repository> {
+        let options = options.application_name("pganalytics");
+        // One direct connection first: a pool retries until its timeout, while a refused
+        // connection should be reported at once.
+        let probe = tokio::time::timeout(Duration::from_secs(10), options.connect())
+            .await
+            .map_err(|_| {
+                Error::new(ErrorCode::Unreachable, format!("no answer from the repository at {location} within 10 s"))
+                    .with_hint("check the host and port, that PostgreSQL runs, and firewalls")
+            })?
+            .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await
+            .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
+        let row = sqlx::query(
+            "SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let server_version: String = row.try_get("v")?;
+        let server_version_num: i32 = row.try_get("n")?;
+        if server_version_num < MIN_REPOSITORY_VERSION_NUM {
+            pool.close().await;
+            return Err(Error::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "the repository database at {location} runs PostgreSQL {server_version}; pgAnalytics needs 13 or later"
+                ),
+            )
+            .with_hint("upgrade that server, name another database with --repository, or omit --repository to use the embedded one"));
+        }
+        Ok(Repository {
+            pool,
+            kind,
+            location,
+            server_version,
+            server_version_num,
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| {
+            Error::internal(format!("apply repository migrations to {}: {e}", self.location))
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> RepositoryKind {
+        self.kind
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub async fn status(&self, data_dir: &DataDir) -> Result<RepoStatus> {
+        let rows = sqlx::query(
+            "SELECT version, description, installed_on FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut migrations = Vec::with_capacity(rows.len());
+        for row in rows {
+            migrations.push(AppliedMigration {
+                version: row.try_get("version")?,
+                description: row.try_get("description")?,
+                installed_on: row.try_get("installed_on")?,
+            });
+        }
+        Ok(RepoStatus {
+            kind: self.kind,
+            location: self.location.clone(),
+            data_dir: data_dir.path().display().to_string(),
+            server_version: self.server_version.clone(),
+            server_version_num: self.server_version_num,
+            migrations,
+        })
+    }
+
+    /// Close the pool (connections would otherwise linger until the process ends).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

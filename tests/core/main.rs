@@ -1,0 +1,8 @@
+//! Integration tests of the core, against real PostgreSQL servers started by the cluster
+//! manager. One binary (one link); a module per area.
+
+mod bindings;
+mod cluster;
+mod repository;
+mod server;
+mod support;

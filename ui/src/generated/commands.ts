@@ -1,0 +1,34 @@
+// Generated from crates/pganalytics-core/src/api/mod.rs (`commands!`). Do not edit.
+import type { CreatedToken } from "./CreatedToken";
+import type { Empty } from "./Empty";
+import type { Error } from "./Error";
+import type { RepoStatus } from "./RepoStatus";
+import type { ServerAddRequest } from "./ServerAddRequest";
+import type { ServerCheck } from "./ServerCheck";
+import type { ServerName } from "./ServerName";
+import type { ServerSummary } from "./ServerSummary";
+import type { TokenCreateRequest } from "./TokenCreateRequest";
+import type { TokenSummary } from "./TokenSummary";
+import type { VersionInfo } from "./VersionInfo";
+
+export type { CreatedToken, Empty, Error, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, TokenCreateRequest, TokenSummary, VersionInfo };
+
+/** Every command of the core API with its request and response type. */
+export interface Commands {
+  /** Build version of the core. */
+  version: { request: Empty; response: VersionInfo };
+  /** Repository kind, location, server version and applied migrations. */
+  repo_status: { request: Empty; response: RepoStatus };
+  /** Monitored servers, by name. */
+  server_list: { request: Empty; response: Array<ServerSummary> };
+  /** Register a monitored server; the DSN's password moves to the OS keyring. */
+  server_add: { request: ServerAddRequest; response: ServerSummary };
+  /** Forget a monitored server and its keyring entry. */
+  server_remove: { request: ServerName; response: ServerSummary };
+  /** Connect and report version, privileges and feature readiness. */
+  server_check: { request: ServerName; response: ServerCheck };
+  /** Create an API token for the daemon; the token is shown once. */
+  token_create: { request: TokenCreateRequest; response: CreatedToken };
+  /** API tokens (names and dates, never the tokens). */
+  token_list: { request: Empty; response: Array<TokenSummary> };
+}
