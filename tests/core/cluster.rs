@@ -14,12 +14,16 @@ async fn lifecycle(major: u32) {
     let options = ClusterOptions::for_tests()
         .setting("wal_level", "logical")
         .setting("max_wal_senders", "7");
-    let mut c = Cluster::init(&bins, &folder, &options).await.expect("initdb");
+    let mut c = Cluster::init(&bins, &folder, &options)
+        .await
+        .expect("initdb");
     assert_eq!(c.status().await.unwrap(), ClusterStatus::Stopped);
     c.start().await.expect("start");
     assert_eq!(c.status().await.unwrap(), ClusterStatus::Running);
 
-    let pool = sqlx::PgPool::connect(&c.url("postgres")).await.expect("connect over TCP");
+    let pool = sqlx::PgPool::connect(&c.url("postgres"))
+        .await
+        .expect("connect over TCP");
     let row = sqlx::query(
         "SELECT current_setting('server_version_num')::int AS n, current_setting('wal_level') AS wal,
                 current_setting('max_wal_senders') AS senders, current_setting('data_checksums') AS sums",
@@ -28,7 +32,11 @@ async fn lifecycle(major: u32) {
     .await
     .unwrap();
     let n: i32 = row.get("n");
-    assert_eq!(n / 10000, major as i32, "server is the requested major version");
+    assert_eq!(
+        n / 10000,
+        major as i32,
+        "server is the requested major version"
+    );
     assert_eq!(row.get::<String, _>("wal"), "logical");
     assert_eq!(row.get::<String, _>("senders"), "7");
     assert_eq!(row.get::<String, _>("sums"), "on");
@@ -60,7 +68,10 @@ async fn lifecycle(major: u32) {
     // Dropping the value that started it stops the server, also in a failed test.
     let pgdata = c.pgdata();
     drop(c);
-    assert!(!pgdata.join("postmaster.pid").exists(), "server stopped on drop");
+    assert!(
+        !pgdata.join("postmaster.pid").exists(),
+        "server stopped on drop"
+    );
 }
 each_major!(lifecycle);
 
@@ -70,7 +81,10 @@ async fn standby(major: u32) {
     let standby = primary.standby().await.expect("standby");
     let p = primary.pool("postgres").await.unwrap();
     let s = standby.pool("postgres").await.unwrap();
-    sqlx::query("CREATE TABLE t AS SELECT 42 AS answer").execute(&p).await.unwrap();
+    sqlx::query("CREATE TABLE t AS SELECT 42 AS answer")
+        .execute(&p)
+        .await
+        .unwrap();
     let in_recovery: bool = sqlx::query("SELECT pg_is_in_recovery()")
         .fetch_one(&s)
         .await
@@ -85,7 +99,11 @@ async fn standby(major: u32) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(replayed, Some(42), "the standby replays the primary's writes");
+    assert_eq!(
+        replayed,
+        Some(42),
+        "the standby replays the primary's writes"
+    );
     let states: Vec<String> = sqlx::query("SELECT state FROM pg_stat_replication")
         .fetch_all(&p)
         .await
@@ -113,11 +131,18 @@ async fn standby_pg18() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn summarize_wal_on_17_and_later() {
-    let c = pganalytics_testkit::pg_with(17, ClusterOptions::for_tests().setting("summarize_wal", "on"))
-        .await
-        .unwrap();
+    let c = pganalytics_testkit::pg_with(
+        17,
+        ClusterOptions::for_tests().setting("summarize_wal", "on"),
+    )
+    .await
+    .unwrap();
     let pool = c.pool("postgres").await.unwrap();
-    let v: String = sqlx::query("SHOW summarize_wal").fetch_one(&pool).await.unwrap().get(0);
+    let v: String = sqlx::query("SHOW summarize_wal")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(v, "on");
 }
 
@@ -131,10 +156,15 @@ async fn start_refuses_a_port_held_by_another_program() {
         port: Some(port),
         ..ClusterOptions::for_tests()
     };
-    let mut c = Cluster::init(&bins, &dir.path().join("c"), &options).await.unwrap();
+    let mut c = Cluster::init(&bins, &dir.path().join("c"), &options)
+        .await
+        .unwrap();
     let err = c.start().await.expect_err("port is taken");
     assert_eq!(err.code, ErrorCode::PortInUse);
-    assert!(err.message.contains(&port.to_string()), "names the port: {err}");
+    assert!(
+        err.message.contains(&port.to_string()),
+        "names the port: {err}"
+    );
     assert!(err.hint.is_some());
     assert_eq!(c.status().await.unwrap(), ClusterStatus::Stopped);
 }
@@ -150,7 +180,10 @@ async fn init_refuses_a_folder_that_is_not_empty() {
         .await
         .expect_err("not empty");
     assert_eq!(err.code, ErrorCode::DataDirUnusable);
-    assert_eq!(std::fs::read_to_string(folder.join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(folder.join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]

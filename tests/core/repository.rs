@@ -26,7 +26,9 @@ async fn embedded_default_is_created_then_reused() {
         data_dir: Some(data_dir.clone()),
         repository: None,
     };
-    let api = Api::open(options.clone()).await.expect("first run creates the repository");
+    let api = Api::open(options.clone())
+        .await
+        .expect("first run creates the repository");
     let status = api.repo_status(Empty {}).await.unwrap();
     assert_eq!(status.kind, RepositoryKind::Embedded);
     assert!(status.location.contains(&data_dir.display().to_string()));
@@ -40,8 +42,16 @@ async fn embedded_default_is_created_then_reused() {
     drop(api);
 
     // The cluster keeps running for the next process; stopping it is explicit.
-    assert!(pganalytics_core::api::stop_embedded_repository(Some(&data_dir)).await.unwrap());
-    assert!(!pganalytics_core::api::stop_embedded_repository(Some(&data_dir)).await.unwrap());
+    assert!(
+        pganalytics_core::api::stop_embedded_repository(Some(&data_dir))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !pganalytics_core::api::stop_embedded_repository(Some(&data_dir))
+            .await
+            .unwrap()
+    );
 
     let api = Api::open(options).await.expect("later run starts it again");
     let again: i64 = sqlx::query("SELECT system_identifier FROM pg_control_system()")
@@ -51,7 +61,9 @@ async fn embedded_default_is_created_then_reused() {
         .get(0);
     assert_eq!(sysid, again, "same cluster, not a new initdb");
     api.repository().close().await;
-    pganalytics_core::api::stop_embedded_repository(Some(&data_dir)).await.unwrap();
+    pganalytics_core::api::stop_embedded_repository(Some(&data_dir))
+        .await
+        .unwrap();
 }
 
 /// All nine sprint-board tables and the snapshot sequence exist, with the board's defects fixed.
@@ -61,19 +73,22 @@ async fn schema_has_the_board_tables_with_fixes() {
     let (api, _dir) = crate::support::api_on(&pg).await;
     let pool = api.repository().pool();
     for table in BOARD_TABLES {
-        let n: i64 = sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_name = $1")
-            .bind(table)
-            .fetch_one(pool)
-            .await
-            .unwrap()
-            .get(0);
+        let n: i64 =
+            sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_name = $1")
+                .bind(table)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get(0);
         assert_eq!(n, 1, "table {table} exists");
     }
-    let seq: i64 = sqlx::query("SELECT count(*) FROM pg_sequences WHERE sequencename = 'sn_stat_snapshot_seq'")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get(0);
+    let seq: i64 = sqlx::query(
+        "SELECT count(*) FROM pg_sequences WHERE sequencename = 'sn_stat_snapshot_seq'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .get(0);
     assert_eq!(seq, 1);
 
     // No timestamp without time zone anywhere in our schema.
@@ -99,9 +114,27 @@ async fn schema_has_the_board_tables_with_fixes() {
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
     };
     assert_eq!(column_type("sn_stat_replication", "syncstal").await, None);
-    assert_eq!(column_type("sn_stat_replication", "sync_state").await.unwrap().0, "text");
-    assert_eq!(column_type("sn_stat_replication", "client_addr").await.unwrap().1, "YES");
-    assert_eq!(column_type("sn_stat_bgwriter", "checkpoint_write_time").await.unwrap().0, "double precision");
+    assert_eq!(
+        column_type("sn_stat_replication", "sync_state")
+            .await
+            .unwrap()
+            .0,
+        "text"
+    );
+    assert_eq!(
+        column_type("sn_stat_replication", "client_addr")
+            .await
+            .unwrap()
+            .1,
+        "YES"
+    );
+    assert_eq!(
+        column_type("sn_stat_bgwriter", "checkpoint_write_time")
+            .await
+            .unwrap()
+            .0,
+        "double precision"
+    );
 
     // A busy server's cumulative checkpoint time (years of milliseconds) fits, and a standby
     // on a unix socket (no client_addr) can be recorded.
@@ -134,9 +167,11 @@ async fn schema_has_the_board_tables_with_fixes() {
     tx.commit().await.unwrap();
 
     // The DSN column refuses a password even if a bug tried to store one.
-    let refused = sqlx::query("INSERT INTO monitored_servers (name, dsn) VALUES ('t', 'host=x password=secret')")
-        .execute(pool)
-        .await;
+    let refused = sqlx::query(
+        "INSERT INTO monitored_servers (name, dsn) VALUES ('t', 'host=x password=secret')",
+    )
+    .execute(pool)
+    .await;
     assert!(refused.is_err());
 }
 
@@ -158,11 +193,12 @@ async fn repository_on_postgres_12_is_refused() {
     assert!(err.message.contains("12."), "names the version: {err}");
     assert!(err.message.contains("13"), "names the minimum: {err}");
     let pool = pg12.pool("postgres").await.unwrap();
-    let tables: i64 = sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get(0);
+    let tables: i64 =
+        sqlx::query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
     assert_eq!(tables, 0, "no migration ran");
 }
 
@@ -210,5 +246,9 @@ async fn data_dir_owned_by_someone_else_is_refused() {
     };
     assert_eq!(err.code, ErrorCode::DataDirUnusable);
     assert!(err.message.contains("nobody"), "names the owner: {err}");
-    assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(&data).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

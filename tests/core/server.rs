@@ -22,15 +22,25 @@ async fn add_and_check(major: u32) {
     let (api, _dir) = api_on(&repo).await;
     let target = pganalytics_testkit::pg_with(
         major,
-        ClusterOptions::for_tests().setting("archive_mode", "on").setting("archive_command", "/bin/true"),
+        ClusterOptions::for_tests()
+            .setting("archive_mode", "on")
+            .setting("archive_command", "/bin/true"),
     )
     .await
     .unwrap();
-    let summary = api.server_add(add("target", &target.url("postgres"))).await.expect("add");
+    let summary = api
+        .server_add(add("target", &target.url("postgres")))
+        .await
+        .expect("add");
     assert_eq!(summary.name, "target");
     assert!(!summary.password_in_keyring);
 
-    let check = api.server_check(ServerName { name: "target".into() }).await.expect("check");
+    let check = api
+        .server_check(ServerName {
+            name: "target".into(),
+        })
+        .await
+        .expect("check");
     let pool = target.pool("postgres").await.unwrap();
     let expected: i32 = sqlx::query("SELECT current_setting('server_version_num')::int")
         .fetch_one(&pool)
@@ -40,12 +50,27 @@ async fn add_and_check(major: u32) {
     assert_eq!(check.server_version_num, expected);
     assert!(check.version.starts_with("PostgreSQL "));
     assert!(check.is_superuser && check.can_read_stats && check.can_replicate);
-    let feature = |name: &str| check.features.iter().find(|f| f.feature == name).unwrap().ready;
+    let feature = |name: &str| {
+        check
+            .features
+            .iter()
+            .find(|f| f.feature == name)
+            .unwrap()
+            .ready
+    };
     assert!(feature("engine_metrics"));
     assert!(feature("wal_archiving"), "archive_mode is on");
     assert_eq!(feature("incremental_backup"), false, "summarize_wal is off");
-    let summarize = check.settings.iter().find(|s| s.name == "summarize_wal").unwrap();
-    assert_eq!(summarize.value.is_some(), major >= 17, "summarize_wal exists from 17");
+    let summarize = check
+        .settings
+        .iter()
+        .find(|s| s.name == "summarize_wal")
+        .unwrap();
+    assert_eq!(
+        summarize.value.is_some(),
+        major >= 17,
+        "summarize_wal exists from 17"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,14 +88,27 @@ async fn add_and_check_pg18() {
 async fn add_and_check_the_machines_own_postgres() {
     let repo = pganalytics_testkit::pg(15).await.unwrap();
     let (api, _dir) = api_on(&repo).await;
-    api.server_add(add("system", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"))
+    api.server_add(add(
+        "system",
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+    ))
+    .await
+    .expect("the machine's PostgreSQL on 127.0.0.1:5432 answers");
+    let check = api
+        .server_check(ServerName {
+            name: "system".into(),
+        })
         .await
-        .expect("the machine's PostgreSQL on 127.0.0.1:5432 answers");
-    let check = api.server_check(ServerName { name: "system".into() }).await.unwrap();
+        .unwrap();
     assert_eq!(check.server_version_num / 10000, 15);
     let list = api.server_list(Empty {}).await.unwrap();
     assert_eq!(list.len(), 1);
-    let removed = api.server_remove(ServerName { name: "system".into() }).await.unwrap();
+    let removed = api
+        .server_remove(ServerName {
+            name: "system".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(removed.name, "system");
     assert!(api.server_list(Empty {}).await.unwrap().is_empty());
 }
@@ -97,10 +135,18 @@ async fn password_moves_to_the_keyring() {
     let (api, _dir) = api_on(&repo).await;
     let port = target.cluster.port();
 
-    let dsn = format!("host=127.0.0.1 port={port} user=watcher dbname=postgres password='S3cr#t pass'");
-    let summary = api.server_add(add("secured", &dsn)).await.expect("add with password");
+    let dsn =
+        format!("host=127.0.0.1 port={port} user=watcher dbname=postgres password='S3cr#t pass'");
+    let summary = api
+        .server_add(add("secured", &dsn))
+        .await
+        .expect("add with password");
     assert!(summary.password_in_keyring);
-    assert!(!summary.dsn.contains("S3cr#t"), "stored DSN has no password: {}", summary.dsn);
+    assert!(
+        !summary.dsn.contains("S3cr#t"),
+        "stored DSN has no password: {}",
+        summary.dsn
+    );
 
     let dump: String = sqlx::query("SELECT string_agg(t::text, ' ') FROM monitored_servers t")
         .fetch_one(api.repository().pool())
@@ -109,22 +155,41 @@ async fn password_moves_to_the_keyring() {
         .get(0);
     assert!(!dump.contains("S3cr#t"), "no password in the repository");
 
-    let stored = pganalytics_core::secrets::get(&pganalytics_core::secrets::server_account(summary.id))
-        .await
-        .expect("keyring readable");
+    let stored =
+        pganalytics_core::secrets::get(&pganalytics_core::secrets::server_account(summary.id))
+            .await
+            .expect("keyring readable");
     assert_eq!(stored.as_deref(), Some("S3cr#t pass"));
 
-    let check = api.server_check(ServerName { name: "secured".into() }).await.expect("check uses the keyring");
+    let check = api
+        .server_check(ServerName {
+            name: "secured".into(),
+        })
+        .await
+        .expect("check uses the keyring");
     assert_eq!(check.current_user, "watcher");
     assert!(check.can_read_stats && !check.is_superuser && !check.can_replicate);
-    let backup = check.features.iter().find(|f| f.feature == "base_backup").unwrap();
-    assert!(!backup.ready);
-    assert!(backup.detail.contains("REPLICATION"), "says what to grant: {}", backup.detail);
-
-    api.server_remove(ServerName { name: "secured".into() }).await.unwrap();
-    let gone = pganalytics_core::secrets::get(&pganalytics_core::secrets::server_account(summary.id))
-        .await
+    let backup = check
+        .features
+        .iter()
+        .find(|f| f.feature == "base_backup")
         .unwrap();
+    assert!(!backup.ready);
+    assert!(
+        backup.detail.contains("REPLICATION"),
+        "says what to grant: {}",
+        backup.detail
+    );
+
+    api.server_remove(ServerName {
+        name: "secured".into(),
+    })
+    .await
+    .unwrap();
+    let gone =
+        pganalytics_core::secrets::get(&pganalytics_core::secrets::server_account(summary.id))
+            .await
+            .unwrap();
     assert_eq!(gone, None, "keyring entry removed with the server");
 }
 
@@ -140,13 +205,25 @@ async fn refused_password_is_reported_and_nothing_is_stored() {
     .await
     .unwrap();
     let admin = target.pool("postgres").await.unwrap();
-    sqlx::query("CREATE ROLE app LOGIN PASSWORD 'right'").execute(&admin).await.unwrap();
+    sqlx::query("CREATE ROLE app LOGIN PASSWORD 'right'")
+        .execute(&admin)
+        .await
+        .unwrap();
     let repo = pganalytics_testkit::pg(15).await.unwrap();
     let (api, _dir) = api_on(&repo).await;
-    let dsn = format!("postgres://app:wrong@127.0.0.1:{}/postgres", target.cluster.port());
-    let err = api.server_add(add("app", &dsn)).await.expect_err("wrong password");
+    let dsn = format!(
+        "postgres://app:wrong@127.0.0.1:{}/postgres",
+        target.cluster.port()
+    );
+    let err = api
+        .server_add(add("app", &dsn))
+        .await
+        .expect_err("wrong password");
     assert_eq!(err.code, ErrorCode::AuthenticationFailed);
-    assert!(!err.to_string().contains("wrong"), "no password in the message: {err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "no password in the message: {err}"
+    );
     assert!(err.hint.unwrap().contains(".pgpass"));
     assert!(api.server_list(Empty {}).await.unwrap().is_empty());
 }
@@ -157,7 +234,10 @@ async fn unreachable_server_is_reported_and_nothing_is_stored() {
     let (api, _dir) = api_on(&repo).await;
     let port = pganalytics_core::cluster::free_port().unwrap();
     let err = api
-        .server_add(add("down", &format!("host=127.0.0.1 port={port} user=postgres")))
+        .server_add(add(
+            "down",
+            &format!("host=127.0.0.1 port={port} user=postgres"),
+        ))
         .await
         .expect_err("nothing listens");
     assert_eq!(err.code, ErrorCode::Unreachable);
@@ -171,7 +251,12 @@ async fn unreachable_server_is_reported_and_nothing_is_stored() {
     })
     .await
     .unwrap();
-    let err = api.server_check(ServerName { name: "down".into() }).await.unwrap_err();
+    let err = api
+        .server_check(ServerName {
+            name: "down".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::Unreachable);
 }
 
@@ -188,19 +273,41 @@ async fn bad_names_and_dsns_change_nothing() {
     let malformed = api.server_add(add("two", "host='oops")).await.unwrap_err();
     assert_eq!(malformed.code, ErrorCode::InvalidInput);
     assert!(malformed.message.contains("unterminated"), "{malformed}");
-    let unknown_key = api.server_add(add("two", "hots=localhost")).await.unwrap_err();
+    let unknown_key = api
+        .server_add(add("two", "hots=localhost"))
+        .await
+        .unwrap_err();
     assert_eq!(unknown_key.code, ErrorCode::InvalidInput);
-    assert!(unknown_key.message.contains("hots"), "names the keyword: {unknown_key}");
+    assert!(
+        unknown_key.message.contains("hots"),
+        "names the keyword: {unknown_key}"
+    );
 
     let bad_name = api.server_add(add("no spaces", &good)).await.unwrap_err();
     assert_eq!(bad_name.code, ErrorCode::InvalidInput);
 
-    let missing = api.server_check(ServerName { name: "ghost".into() }).await.unwrap_err();
+    let missing = api
+        .server_check(ServerName {
+            name: "ghost".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code, ErrorCode::NotFound);
-    let missing = api.server_remove(ServerName { name: "ghost".into() }).await.unwrap_err();
+    let missing = api
+        .server_remove(ServerName {
+            name: "ghost".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code, ErrorCode::NotFound);
 
-    let names: Vec<String> = api.server_list(Empty {}).await.unwrap().into_iter().map(|s| s.name).collect();
+    let names: Vec<String> = api
+        .server_list(Empty {})
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, vec!["one".to_string()]);
 }
 
@@ -209,7 +316,10 @@ async fn postgres_12_cannot_be_monitored() {
     let repo = pganalytics_testkit::pg(15).await.unwrap();
     let (api, _dir) = api_on(&repo).await;
     let old = pganalytics_testkit::pg(12).await.unwrap();
-    let err = api.server_add(add("old", &old.dsn("postgres"))).await.unwrap_err();
+    let err = api
+        .server_add(add("old", &old.dsn("postgres")))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::UnsupportedVersion);
     assert!(api.server_list(Empty {}).await.unwrap().is_empty());
 }
@@ -220,15 +330,27 @@ async fn dispatch_by_name_matches_typed_calls() {
     let repo = pganalytics_testkit::pg(14).await.unwrap();
     let (api, _dir) = api_on(&repo).await;
     let added = api
-        .dispatch("server_add", serde_json::json!({ "name": "d", "dsn": repo.dsn("postgres") }))
+        .dispatch(
+            "server_add",
+            serde_json::json!({ "name": "d", "dsn": repo.dsn("postgres") }),
+        )
         .await
         .unwrap();
     assert_eq!(added["name"], "d");
-    let list = api.dispatch("server_list", serde_json::Value::Null).await.unwrap();
+    let list = api
+        .dispatch("server_list", serde_json::Value::Null)
+        .await
+        .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let err = api.dispatch("server_check", serde_json::json!({ "name": "nope" })).await.unwrap_err();
+    let err = api
+        .dispatch("server_check", serde_json::json!({ "name": "nope" }))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
-    let err = api.dispatch("no_such_command", serde_json::Value::Null).await.unwrap_err();
+    let err = api
+        .dispatch("no_such_command", serde_json::Value::Null)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidInput);
     for name in pganalytics_core::api::COMMANDS {
         assert!(!name.is_empty());

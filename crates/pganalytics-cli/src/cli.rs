@@ -4,14 +4,24 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "pganalytics", version, about = "PostgreSQL DBA console: engine metrics, tamper-evident audit log, backup and recovery")]
+#[command(
+    name = "pganalytics",
+    version,
+    about = "PostgreSQL DBA console: engine metrics, tamper-evident audit log, backup and recovery"
+)]
 pub struct Cli {
     /// Folder with config, the embedded repository cluster and local state.
     #[arg(long, global = true, env = "PGANALYTICS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL database to use as the repository instead of the embedded cluster
     /// (libpq URI or key=value; passwords from ~/.pgpass or PGPASSWORD).
-    #[arg(long, global = true, env = "PGANALYTICS_REPOSITORY", value_name = "URI", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PGANALYTICS_REPOSITORY",
+        value_name = "URI",
+        hide_env_values = true
+    )]
     pub repository: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]

@@ -10,7 +10,9 @@ mod serve;
 use clap::Parser;
 use cli::{Cli, Command, RepoCommand, ServerCommand, TokenCommand};
 use output::Output;
-use pganalytics_core::api::{Api, ApiOptions, Empty, ServerAddRequest, ServerName, TokenCreateRequest};
+use pganalytics_core::api::{
+    Api, ApiOptions, Empty, ServerAddRequest, ServerName, TokenCreateRequest,
+};
 use pganalytics_core::Error;
 use std::process::ExitCode;
 
@@ -19,12 +21,18 @@ fn main() -> ExitCode {
     // (`pganalytics server list | head`) instead of panicking on a broken pipe.
     // SAFETY: called first in main, before any other thread exists.
     unsafe {
-        let _ = nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
     }
     let cli = Cli::parse();
     init_tracing(matches!(cli.command, Command::Serve(_)));
     let out = Output { json: cli.json };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             out.error(&Error::internal(format!("start the async runtime: {e}")));
@@ -57,7 +65,8 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
     };
     // Commands that must not open (or start) the repository.
     if let Command::Repo(RepoCommand::Stop) = &cli.command {
-        let stopped = pganalytics_core::api::stop_embedded_repository(options.data_dir.as_deref()).await?;
+        let stopped =
+            pganalytics_core::api::stop_embedded_repository(options.data_dir.as_deref()).await?;
         out.message(if stopped {
             "embedded repository cluster stopped"
         } else {
@@ -92,13 +101,17 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
                 let s = api.server_remove(ServerName { name }).await?;
                 out.server_removed(&s);
             }
-            ServerCommand::Check { name } => out.server_check(&api.server_check(ServerName { name }).await?),
+            ServerCommand::Check { name } => {
+                out.server_check(&api.server_check(ServerName { name }).await?)
+            }
         },
         Command::Repo(RepoCommand::Status) => out.repo_status(&api.repo_status(Empty {}).await?),
         // Handled in run() before the repository is opened.
         Command::Repo(RepoCommand::Stop) => {}
         Command::Token(cmd) => match cmd {
-            TokenCommand::Create { name } => out.token_created(&api.token_create(TokenCreateRequest { name }).await?),
+            TokenCommand::Create { name } => {
+                out.token_created(&api.token_create(TokenCreateRequest { name }).await?)
+            }
             TokenCommand::List => out.tokens(&api.token_list(Empty {}).await?),
         },
         // Handled in run(): the daemon owns the Api.

@@ -1,7 +1,9 @@
 //! Printing results: aligned text for people, JSON (`--json`) for programs. Errors go to
 //! stderr as `error: …` plus `hint: …`, or as a JSON object with `--json`.
 
-use pganalytics_core::api::{CreatedToken, RepoStatus, RepositoryKind, ServerCheck, ServerSummary, TokenSummary};
+use pganalytics_core::api::{
+    CreatedToken, RepoStatus, RepositoryKind, ServerCheck, ServerSummary, TokenSummary,
+};
 use pganalytics_core::Error;
 use serde::Serialize;
 
@@ -69,7 +71,12 @@ impl Output {
                 vec![
                     s.name.clone(),
                     s.dsn.clone(),
-                    if s.password_in_keyring { "keyring" } else { "-" }.to_string(),
+                    if s.password_in_keyring {
+                        "keyring"
+                    } else {
+                        "-"
+                    }
+                    .to_string(),
                     s.created_at.format("%Y-%m-%d %H:%M").to_string(),
                 ]
             })
@@ -84,22 +91,42 @@ impl Output {
         println!("server:          {}", c.name);
         println!("version:         {}", c.version);
         println!("version number:  {}", c.server_version_num);
-        println!("connected as:    {}{}", c.current_user, if c.is_superuser { " (superuser)" } else { "" });
-        println!("reads statistics (pg_monitor): {}", yes_no(c.can_read_stats));
+        println!(
+            "connected as:    {}{}",
+            c.current_user,
+            if c.is_superuser { " (superuser)" } else { "" }
+        );
+        println!(
+            "reads statistics (pg_monitor): {}",
+            yes_no(c.can_read_stats)
+        );
         println!("can replicate (REPLICATION):   {}", yes_no(c.can_replicate));
         println!("in recovery (standby):         {}", yes_no(c.in_recovery));
         println!();
         let rows: Vec<Vec<String>> = c
             .settings
             .iter()
-            .map(|s| vec![s.name.clone(), s.value.clone().unwrap_or_else(|| "(not in this version)".into())])
+            .map(|s| {
+                vec![
+                    s.name.clone(),
+                    s.value
+                        .clone()
+                        .unwrap_or_else(|| "(not in this version)".into()),
+                ]
+            })
             .collect();
         print_table(&["SETTING", "VALUE"], &rows);
         println!();
         let rows: Vec<Vec<String>> = c
             .features
             .iter()
-            .map(|f| vec![f.feature.clone(), if f.ready { "ready" } else { "not ready" }.into(), f.detail.clone()])
+            .map(|f| {
+                vec![
+                    f.feature.clone(),
+                    if f.ready { "ready" } else { "not ready" }.into(),
+                    f.detail.clone(),
+                ]
+            })
             .collect();
         print_table(&["FEATURE", "STATUS", "DETAIL"], &rows);
     }
@@ -115,10 +142,18 @@ impl Output {
         println!("kind:        {kind}");
         println!("location:    {}", r.location);
         println!("data dir:    {}", r.data_dir);
-        println!("server:      PostgreSQL {} ({})", r.server_version, r.server_version_num);
+        println!(
+            "server:      PostgreSQL {} ({})",
+            r.server_version, r.server_version_num
+        );
         println!("migrations:  {} applied", r.migrations.len());
         for m in &r.migrations {
-            println!("  {} {} ({})", m.version, m.description, m.installed_on.format("%Y-%m-%d %H:%M:%S"));
+            println!(
+                "  {} {} ({})",
+                m.version,
+                m.description,
+                m.installed_on.format("%Y-%m-%d %H:%M:%S")
+            );
         }
     }
 
@@ -140,7 +175,9 @@ impl Output {
                 vec![
                     t.name.clone(),
                     t.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                    t.last_used_at.map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "never".into()),
+                    t.last_used_at
+                        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_else(|| "never".into()),
                 ]
             })
             .collect();

@@ -100,8 +100,11 @@ impl DataDir {
             let meta = std::fs::metadata(&self.root)?;
             let mode = meta.permissions().mode();
             if mode & 0o001 == 0 {
-                std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode((mode & 0o7777) | 0o001))
-                    .with_context(|| format!("allow search in {}", self.root.display()))?;
+                std::fs::set_permissions(
+                    &self.root,
+                    std::fs::Permissions::from_mode((mode & 0o7777) | 0o001),
+                )
+                .with_context(|| format!("allow search in {}", self.root.display()))?;
             }
         }
         Ok(())

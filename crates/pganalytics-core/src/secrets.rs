@@ -101,7 +101,10 @@ pub async fn delete(account: &str) -> Result<()> {
     let store = Store::from_env()?;
     let account = account.to_string();
     tokio::task::spawn_blocking(move || {
-        match store.credential(&account).and_then(|c| c.delete_credential()) {
+        match store
+            .credential(&account)
+            .and_then(|c| c.delete_credential())
+        {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(unavailable(store, "delete the password", &e)),
         }

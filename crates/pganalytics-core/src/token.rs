@@ -72,8 +72,9 @@ pub async fn list(repo: &Repository) -> Result<Vec<TokenSummary>> {
 /// The token's name when it is valid; `Unauthorized` otherwise.
 pub async fn authenticate(repo: &Repository, token: &str) -> Result<String> {
     let unauthorized = || {
-        Error::new(ErrorCode::Unauthorized, "missing or invalid API token")
-            .with_hint("send `Authorization: Bearer <token>`; create one with `pganalytics token create NAME`")
+        Error::new(ErrorCode::Unauthorized, "missing or invalid API token").with_hint(
+            "send `Authorization: Bearer <token>`; create one with `pganalytics token create NAME`",
+        )
     };
     if !token.starts_with(PREFIX) {
         return Err(unauthorized());

@@ -17,13 +17,18 @@ pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             return Err(Error::new(
                 ErrorCode::PortInUse,
-                format!("cannot listen on {}: the port is already used by another program", args.listen),
+                format!(
+                    "cannot listen on {}: the port is already used by another program",
+                    args.listen
+                ),
             )
             .with_hint("choose another address with --listen HOST:PORT"))
         }
         Err(e) => {
-            return Err(Error::invalid_input(format!("cannot listen on {}: {e}", args.listen))
-                .with_hint("give --listen as HOST:PORT, e.g. 127.0.0.1:8432"))
+            return Err(
+                Error::invalid_input(format!("cannot listen on {}: {e}", args.listen))
+                    .with_hint("give --listen as HOST:PORT, e.g. 127.0.0.1:8432"),
+            )
         }
     };
     let local = listener

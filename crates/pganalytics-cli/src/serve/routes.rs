@@ -48,7 +48,10 @@ pub fn router(api: AppState) -> Router {
         .route("/api/v1/version", get(version))
         .route("/api/v1/servers", get(servers))
         .route("/api/v1/repository", get(repository))
-        .layer(axum::middleware::from_fn_with_state(api.clone(), require_token));
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(|| async { Json(openapi()) }))
@@ -57,7 +60,11 @@ pub fn router(api: AppState) -> Router {
 }
 
 /// Bearer-token authentication: the token's hash must match a stored, unrevoked token.
-async fn require_token(State(api): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_token(
+    State(api): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let header = request
         .headers()
         .get(AUTHORIZATION)

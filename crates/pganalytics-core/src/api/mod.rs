@@ -181,7 +181,11 @@ impl ts_rs::TypeVisitor for TsExporter<'_> {
 
 fn parse_args<T: serde::de::DeserializeOwned>(command: &str, args: serde_json::Value) -> Result<T> {
     // The desktop sends `null` for commands without arguments.
-    let args = if args.is_null() { serde_json::json!({}) } else { args };
+    let args = if args.is_null() {
+        serde_json::json!({})
+    } else {
+        args
+    };
     serde_json::from_value(args)
         .map_err(|e| Error::invalid_input(format!("invalid arguments for `{command}`: {e}")))
 }

@@ -65,7 +65,9 @@ impl ServerAccount {
                 Some(nix::unistd::Uid::from_raw(self.uid)),
                 Some(nix::unistd::Gid::from_raw(self.gid)),
             )
-            .map_err(|e| Error::internal(format!("give {} to {}: {e}", path.display(), self.name)))?;
+            .map_err(|e| {
+                Error::internal(format!("give {} to {}: {e}", path.display(), self.name))
+            })?;
         }
         Ok(())
     }

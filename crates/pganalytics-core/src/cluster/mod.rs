@@ -109,7 +109,11 @@ pub struct Cluster {
 
 impl Cluster {
     /// `initdb` a new cluster in `folder` (created if missing, must be empty).
-    pub async fn init(bins: &PgBinaries, folder: &Path, options: &ClusterOptions) -> Result<Cluster> {
+    pub async fn init(
+        bins: &PgBinaries,
+        folder: &Path,
+        options: &ClusterOptions,
+    ) -> Result<Cluster> {
         let account = ServerAccount::for_current_process()?;
         prepare_folder(folder, &account)?;
         let pgdata = folder.join("pgdata");
@@ -121,10 +125,14 @@ impl Cluster {
         account.check_reachable(&pgdata)?;
 
         let mut initdb = account.command(bins.tool("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&pgdata)
-            .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C"]);
+        initdb.arg("-D").arg(&pgdata).args([
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
         if options.no_sync {
             initdb.arg("--no-sync");
         }
@@ -178,8 +186,8 @@ impl Cluster {
     /// Open a cluster made earlier by [`Cluster::init`].
     pub fn open(folder: &Path, stop_on_drop: bool) -> Result<Cluster> {
         let path = folder.join("cluster.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
         let file: ClusterFile = serde_json::from_str(&text)
             .map_err(|e| Error::internal(format!("{} is malformed: {e}", path.display())))?;
         let bins = PgBinaries::probe(&file.bindir).ok_or_else(|| {
@@ -403,12 +411,15 @@ impl Drop for Cluster {
 /// Create `folder` if needed; it must be empty, and owned by the server account.
 fn prepare_folder(folder: &Path, account: &ServerAccount) -> Result<()> {
     if folder.exists() {
-        let mut entries = std::fs::read_dir(folder)
-            .with_context(|| format!("read {}", folder.display()))?;
+        let mut entries =
+            std::fs::read_dir(folder).with_context(|| format!("read {}", folder.display()))?;
         if entries.next().is_some() {
             return Err(Error::new(
                 ErrorCode::DataDirUnusable,
-                format!("{} is not empty; refusing to create a cluster there", folder.display()),
+                format!(
+                    "{} is not empty; refusing to create a cluster there",
+                    folder.display()
+                ),
             )
             .with_hint("choose an empty or new folder"));
         }
@@ -460,17 +471,18 @@ pub fn check_port_free(port: u16) -> Result<()> {
 async fn run_checked(cmd: std::process::Command, what: &str) -> Result<()> {
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.stdin(std::process::Stdio::null());
-    let out = cmd
-        .output()
-        .await
-        .with_context(|| format!("run {what}"))?;
+    let out = cmd.output().await.with_context(|| format!("run {what}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
         return Err(Error::internal(format!(
             "{what} failed ({}): {}",
             out.status,
-            if stderr.trim().is_empty() { stdout.trim() } else { stderr.trim() }
+            if stderr.trim().is_empty() {
+                stdout.trim()
+            } else {
+                stderr.trim()
+            }
         )));
     }
     Ok(())

@@ -9,7 +9,11 @@ use sqlx::{ConnectOptions, Connection, Row};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub(super) async fn create(primary: &Cluster, folder: &Path, options: &ClusterOptions) -> Result<Cluster> {
+pub(super) async fn create(
+    primary: &Cluster,
+    folder: &Path,
+    options: &ClusterOptions,
+) -> Result<Cluster> {
     let account = primary.account.clone();
     prepare_folder(folder, &account)?;
     let pgdata = folder.join("pgdata");
@@ -70,7 +74,11 @@ pub(super) async fn create(primary: &Cluster, folder: &Path, options: &ClusterOp
     std::fs::write(pgdata.join("backup_label"), label).context("write backup_label")?;
     std::fs::write(pgdata.join("standby.signal"), "").context("write standby.signal")?;
     std::fs::create_dir_all(&run).with_context(|| format!("create {}", run.display()))?;
-    for path in [pgdata.join("backup_label"), pgdata.join("standby.signal"), run.clone()] {
+    for path in [
+        pgdata.join("backup_label"),
+        pgdata.join("standby.signal"),
+        run.clone(),
+    ] {
         account.own(&path)?;
     }
 
@@ -89,7 +97,10 @@ pub(super) async fn create(primary: &Cluster, folder: &Path, options: &ClusterOp
         "listen_addresses".to_string(),
         if options.listen_tcp { "127.0.0.1" } else { "" }.to_string(),
     );
-    settings.insert("unix_socket_directories".to_string(), run.display().to_string());
+    settings.insert(
+        "unix_socket_directories".to_string(),
+        run.display().to_string(),
+    );
     settings.insert(
         "primary_conninfo".to_string(),
         format!(
@@ -121,7 +132,10 @@ fn copy_data_dir(src: &Path, dst: &Path, account: &super::ServerAccount, major: 
     const SKIP_FILES: [&str; 3] = ["postmaster.pid", "postmaster.opts", "backup_label"];
     const EMPTY_DIRS: [&str; 4] = ["pg_wal", "pg_replslot", "pg_stat_tmp", "pg_dynshmem"];
     copy_tree(src, dst, account, &|rel: &Path| {
-        let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().to_string());
+        let first = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().to_string());
         let Some(first) = first else { return true };
         if rel.components().count() == 1 && SKIP_FILES.contains(&first.as_str()) {
             return false;

@@ -36,7 +36,11 @@ impl Repository {
                 let parsed = dsn::parse(uri)?;
                 let resolved = parsed.resolve(&dsn::process_env)?;
                 let location = resolved.describe();
-                (resolved.connect_options(None), RepositoryKind::External, location)
+                (
+                    resolved.connect_options(None),
+                    RepositoryKind::External,
+                    location,
+                )
             }
             None => {
                 let cluster = embedded::ensure_running(data_dir).await?;
@@ -57,15 +61,22 @@ impl Repository {
         Ok(repo)
     }
 
-    async fn connect(options: PgConnectOptions, kind: RepositoryKind, location: String) -> Result<Repository> {
+    async fn connect(
+        options: PgConnectOptions,
+        kind: RepositoryKind,
+        location: String,
+    ) -> Result<Repository> {
         let options = options.application_name("pganalytics");
         // One direct connection first: a pool retries until its timeout, while a refused
         // connection should be reported at once.
         let probe = tokio::time::timeout(Duration::from_secs(10), options.connect())
             .await
             .map_err(|_| {
-                Error::new(ErrorCode::Unreachable, format!("no answer from the repository at {location} within 10 s"))
-                    .with_hint("check the host and port, that PostgreSQL runs, and firewalls")
+                Error::new(
+                    ErrorCode::Unreachable,
+                    format!("no answer from the repository at {location} within 10 s"),
+                )
+                .with_hint("check the host and port, that PostgreSQL runs, and firewalls")
             })?
             .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
         let _ = probe.close().await;
@@ -103,7 +114,10 @@ impl Repository {
 
     async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| {
-            Error::internal(format!("apply repository migrations to {}: {e}", self.location))
+            Error::internal(format!(
+                "apply repository migrations to {}: {e}",
+                self.location
+            ))
         })
     }
 

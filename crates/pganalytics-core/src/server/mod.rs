@@ -20,15 +20,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn validate_name(name: &str, what: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid_input(format!("`{name}` is not a valid {what} name"))
-            .with_hint("use 1–63 letters, digits, `_`, `.` or `-`, starting with a letter or digit"))
+        Err(
+            Error::invalid_input(format!("`{name}` is not a valid {what} name")).with_hint(
+                "use 1–63 letters, digits, `_`, `.` or `-`, starting with a letter or digit",
+            ),
+        )
     }
 }
 
@@ -92,11 +98,12 @@ pub async fn list(repo: &Repository) -> Result<Vec<ServerSummary>> {
 pub async fn add(repo: &Repository, req: ServerAddRequest) -> Result<ServerSummary> {
     validate_name(&req.name, "server")?;
     let parsed = dsn::parse(&req.dsn)?;
-    let exists: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM monitored_servers WHERE name = $1)")
-        .bind(&req.name)
-        .fetch_one(repo.pool())
-        .await?
-        .try_get(0)?;
+    let exists: bool =
+        sqlx::query("SELECT EXISTS (SELECT 1 FROM monitored_servers WHERE name = $1)")
+            .bind(&req.name)
+            .fetch_one(repo.pool())
+            .await?
+            .try_get(0)?;
     if exists {
         return Err(Error::new(
             ErrorCode::AlreadyExists,
@@ -198,7 +205,10 @@ async fn connect_with(resolved: &dsn::ResolvedDsn, password: Option<&str>) -> Re
         Ok(Err(e)) => Err(connect_error(&what, &e, "server")),
         Err(_) => Err(Error::new(
             ErrorCode::Unreachable,
-            format!("no answer from {what} within {} s", CONNECT_TIMEOUT.as_secs()),
+            format!(
+                "no answer from {what} within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
         )
         .with_hint("check the host and port, that the server runs, and firewalls")),
     }

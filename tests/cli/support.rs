@@ -1,0 +1,104 @@
+//! Running the built `pganalytics` binary against a fresh data directory.
+
+use pganalytics_testkit::TestCluster;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Exit 0, or fail showing what the command printed.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// A data directory plus, optionally, an external repository database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub repository: Option<String>,
+}
+
+impl Env {
+    /// A data directory whose repository is a new database in `cluster`.
+    pub async fn with_repository(cluster: &TestCluster) -> Env {
+        let db = format!("repo_{}", uuid::Uuid::new_v4().simple());
+        let pool = cluster.pool("postgres").await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {db}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        Env {
+            dir: pganalytics_testkit::temp_dir().unwrap(),
+            repository: Some(cluster.dsn(&db)),
+        }
+    }
+
+    /// A data directory with nothing configured: the embedded default.
+    pub fn embedded() -> Env {
+        Env {
+            dir: pganalytics_testkit::temp_dir().unwrap(),
+            repository: None,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pganalytics"));
+        cmd.env_remove("PGANALYTICS_REPOSITORY")
+            .env_remove("PGANALYTICS_DATA_DIR")
+            .env("PGANALYTICS_DATA_DIR", self.data_dir());
+        if let Some(r) = &self.repository {
+            cmd.env("PGANALYTICS_REPOSITORY", r);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run pganalytics"))
+    }
+
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run pganalytics"))
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.repository.is_none() && self.data_dir().join("embedded").exists() {
+            let _ = self.run(&["repo", "stop"]);
+        }
+    }
+}
