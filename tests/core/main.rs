@@ -2,6 +2,7 @@
 //! manager. One binary (one link); a module per area.
 
 mod bindings;
+mod boundaries;
 mod cluster;
 mod repository;
 mod server;
