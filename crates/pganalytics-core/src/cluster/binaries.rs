@@ -99,7 +99,7 @@ pub fn find_all() -> Vec<PgBinaries> {
             }
         }
     }
-    all.sort_by(|a, b| b.major.cmp(&a.major));
+    all.sort_by_key(|b| std::cmp::Reverse(b.major));
     all
 }
 
