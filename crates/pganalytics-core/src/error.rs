@@ -4,11 +4,11 @@
 //! Rule: an error message never contains a secret (password, token, key). Messages say what
 //! failed; `hint` says what to do.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What went wrong, in terms a caller can branch on. Never match on message strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -53,7 +53,7 @@ impl ErrorCode {
 }
 
 /// A core error: a code, a message saying what failed, and a hint saying what to do.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Error {
     pub code: ErrorCode,

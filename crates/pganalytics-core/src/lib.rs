@@ -7,6 +7,7 @@
 //! - [`repository`]: the database holding pgAnalytics' own state (sqlx, migrations).
 //! - [`server`]: the registry of monitored PostgreSQL servers and their capabilities.
 //! - [`secrets`]: passwords in the OS keyring, never in the repository.
+//! - [`metrics`]: engine metrics collectors, snapshots, rates and advice.
 //! - [`token`]: API tokens for the daemon (only hashes are stored).
 //! - [`data_dir`]: the local folder with config, embedded cluster and state.
 
@@ -14,6 +15,7 @@ pub mod api;
 pub mod cluster;
 pub mod data_dir;
 pub mod error;
+pub mod metrics;
 pub mod repository;
 pub mod secrets;
 pub mod server;

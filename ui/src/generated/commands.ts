@@ -2,16 +2,22 @@
 import type { CreatedToken } from "./CreatedToken";
 import type { Empty } from "./Empty";
 import type { Error } from "./Error";
+import type { MetricsPruneRequest } from "./MetricsPruneRequest";
+import type { MetricsReport } from "./MetricsReport";
+import type { MetricsShowRequest } from "./MetricsShowRequest";
+import type { MetricsSnapshotRequest } from "./MetricsSnapshotRequest";
+import type { PruneResult } from "./PruneResult";
 import type { RepoStatus } from "./RepoStatus";
 import type { ServerAddRequest } from "./ServerAddRequest";
 import type { ServerCheck } from "./ServerCheck";
 import type { ServerName } from "./ServerName";
 import type { ServerSummary } from "./ServerSummary";
+import type { SnapshotResult } from "./SnapshotResult";
 import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { CreatedToken, Empty, Error, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { CreatedToken, Empty, Error, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -31,4 +37,10 @@ export interface Commands {
   token_create: { request: TokenCreateRequest; response: CreatedToken };
   /** API tokens (names and dates, never the tokens). */
   token_list: { request: Empty; response: Array<TokenSummary> };
+  /** Read a server's statistics views and store one snapshot. */
+  metrics_snapshot: { request: MetricsSnapshotRequest; response: SnapshotResult };
+  /** Latest engine metrics of a server, rates and advice over a window, collection status. */
+  metrics_show: { request: MetricsShowRequest; response: MetricsReport };
+  /** Delete engine-metric snapshots older than a retention period. */
+  metrics_prune: { request: MetricsPruneRequest; response: PruneResult };
 }

@@ -77,6 +77,34 @@ impl Api {
         crate::token::list(&self.repo).await
     }
 
+    /// Read every statistics view of a server and store one snapshot.
+    pub async fn metrics_snapshot(&self, req: MetricsSnapshotRequest) -> Result<SnapshotResult> {
+        let mut collector = crate::metrics::Collector::new(&self.repo, &req.server).await?;
+        let result = collector.snapshot(&self.repo).await;
+        collector.close().await;
+        result
+    }
+
+    /// A collector that keeps its connection between snapshots (`metrics collect`, daemon).
+    pub async fn metrics_collector(&self, server: &str) -> Result<crate::metrics::Collector> {
+        crate::metrics::Collector::new(&self.repo, server).await
+    }
+
+    /// Latest values, rates and advice over a window, and the collection status.
+    pub async fn metrics_show(&self, req: MetricsShowRequest) -> Result<MetricsReport> {
+        let since = match req.since.as_deref() {
+            Some(text) => crate::metrics::parse_duration(text)?,
+            None => std::time::Duration::from_secs(3600),
+        };
+        crate::metrics::report::show(&self.repo, &req.server, since).await
+    }
+
+    /// Delete snapshots older than the retention period.
+    pub async fn metrics_prune(&self, req: MetricsPruneRequest) -> Result<PruneResult> {
+        let keep = crate::metrics::parse_duration(&req.keep)?;
+        crate::metrics::retention::prune(&self.repo, keep, req.server.as_deref()).await
+    }
+
     /// Check a bearer token presented to the daemon; returns the token's name.
     pub async fn authenticate_token(&self, token: &str) -> Result<String> {
         crate::token::authenticate(&self.repo, token).await
@@ -207,4 +235,10 @@ commands! {
     token_create(TokenCreateRequest) -> CreatedToken;
     /// API tokens (names and dates, never the tokens).
     token_list(Empty) -> Vec<TokenSummary>;
+    /// Read a server's statistics views and store one snapshot.
+    metrics_snapshot(MetricsSnapshotRequest) -> SnapshotResult;
+    /// Latest engine metrics of a server, rates and advice over a window, collection status.
+    metrics_show(MetricsShowRequest) -> MetricsReport;
+    /// Delete engine-metric snapshots older than a retention period.
+    metrics_prune(MetricsPruneRequest) -> PruneResult;
 }

@@ -141,3 +141,360 @@ pub struct TokenSummary {
     #[ts(optional)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
+
+// ---- Engine metrics (issue 4) -------------------------------------------------------------
+//
+// Field names equal the `sn_stat_*` column names and the keys of the collectors' JSON, so one
+// serde mapping serves the server, the repository and the shells. Counters are cumulative as
+// PostgreSQL reports them; `None` means the server version has no such metric (never 0).
+
+/// Ask for one snapshot of a server, or its report.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsShowRequest {
+    pub server: String,
+    /// Window for rates and advice, e.g. `15m`, `1h`, `2d` (default `1h`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsSnapshotRequest {
+    pub server: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsPruneRequest {
+    /// Keep snapshots younger than this (e.g. `30d`); older ones are deleted with their rows.
+    pub keep: String,
+    /// Only this server's snapshots (default: all servers).
+    #[serde(default)]
+    #[ts(optional)]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PruneResult {
+    #[ts(type = "number")]
+    pub deleted_snapshots: i64,
+    /// Snapshots taken before this instant were deleted.
+    pub cutoff: DateTime<Utc>,
+}
+
+/// Checkpointer and background writer: the board's ten metrics plus 17/18's additions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BgwriterValues {
+    #[ts(type = "number | null")]
+    pub checkpoints_timed: Option<i64>,
+    #[ts(type = "number | null")]
+    pub checkpoints_req: Option<i64>,
+    /// Checkpoints actually performed (18+).
+    #[ts(type = "number | null")]
+    pub checkpoints_done: Option<i64>,
+    #[ts(type = "number | null")]
+    pub restartpoints_timed: Option<i64>,
+    #[ts(type = "number | null")]
+    pub restartpoints_req: Option<i64>,
+    #[ts(type = "number | null")]
+    pub restartpoints_done: Option<i64>,
+    /// Milliseconds.
+    pub checkpoint_write_time: Option<f64>,
+    /// Milliseconds.
+    pub checkpoint_sync_time: Option<f64>,
+    #[ts(type = "number | null")]
+    pub buffers_checkpoint: Option<i64>,
+    /// SLRU buffers written by checkpoints (18+).
+    #[ts(type = "number | null")]
+    pub slru_written: Option<i64>,
+    #[ts(type = "number | null")]
+    pub buffers_clean: Option<i64>,
+    #[ts(type = "number | null")]
+    pub maxwritten_clean: Option<i64>,
+    /// 13–16: pg_stat_bgwriter; 17+: pg_stat_io writes of every other process type.
+    #[ts(type = "number | null")]
+    pub buffers_backend: Option<i64>,
+    #[ts(type = "number | null")]
+    pub buffers_backend_fsync: Option<i64>,
+    #[ts(type = "number | null")]
+    pub buffers_alloc: Option<i64>,
+    /// Reset time of pg_stat_bgwriter.
+    pub stats_reset: Option<DateTime<Utc>>,
+    /// Reset time of pg_stat_checkpointer (17+).
+    pub checkpointer_stats_reset: Option<DateTime<Utc>>,
+    /// Reset time of pg_stat_io, source of buffers_backend* on 17+.
+    pub io_stats_reset: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ArchiverValues {
+    #[ts(type = "number | null")]
+    pub archived_count: Option<i64>,
+    pub last_archived_wal: Option<String>,
+    pub last_archived_time: Option<DateTime<Utc>>,
+    #[ts(type = "number | null")]
+    pub failed_count: Option<i64>,
+    pub last_failed_wal: Option<String>,
+    pub last_failed_time: Option<DateTime<Utc>>,
+    pub stats_reset: Option<DateTime<Utc>>,
+    /// WAL file being written (primary only).
+    pub current_wal_file: Option<String>,
+    /// Complete segments written but not yet archived (`None`: archiving off, nothing archived
+    /// yet, or a standby).
+    #[ts(type = "number | null")]
+    pub archive_lag_segments: Option<i64>,
+    /// Bytes of WAL after the end of the last archived segment.
+    #[ts(type = "number | null")]
+    pub archive_lag_bytes: Option<i64>,
+    /// Files archived per second since the previous snapshot of this server.
+    pub archive_rate: Option<f64>,
+}
+
+/// One walsender on a primary (`pg_stat_replication`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplicationRow {
+    pub pid: i32,
+    #[ts(type = "number | null")]
+    pub usesysid: Option<i64>,
+    pub usename: Option<String>,
+    pub application_name: Option<String>,
+    /// `None` for a standby on a unix socket.
+    pub client_addr: Option<String>,
+    pub state: Option<String>,
+    pub backend_start: Option<DateTime<Utc>>,
+    pub sync_state: Option<String>,
+    pub wal_sent_lsn: Option<String>,
+    pub wal_write_lsn: Option<String>,
+    pub wal_flush_lsn: Option<String>,
+    pub wal_replay_lsn: Option<String>,
+    /// Seconds.
+    pub write_lag: Option<f64>,
+    pub flush_lag: Option<f64>,
+    pub replay_lag: Option<f64>,
+    /// Bytes between the primary's current WAL position and the standby's replay position.
+    #[ts(type = "number | null")]
+    pub lag_bytes: Option<i64>,
+}
+
+/// The WAL receiver of a standby (`pg_stat_wal_receiver`) and its replay position.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WalReceiverValues {
+    pub pid: Option<i32>,
+    pub status: Option<String>,
+    pub receive_start_lsn: Option<String>,
+    pub written_lsn: Option<String>,
+    pub flushed_lsn: Option<String>,
+    pub received_tli: Option<i32>,
+    pub last_msg_send_time: Option<DateTime<Utc>>,
+    pub last_msg_receipt_time: Option<DateTime<Utc>>,
+    pub latest_end_lsn: Option<String>,
+    pub latest_end_time: Option<DateTime<Utc>>,
+    pub slot_name: Option<String>,
+    pub sender_host: Option<String>,
+    pub sender_port: Option<i32>,
+    pub replay_lsn: Option<String>,
+    /// Received (flushed) but not yet replayed, in bytes.
+    #[ts(type = "number | null")]
+    pub replay_lag_bytes: Option<i64>,
+    pub last_replay_time: Option<DateTime<Utc>>,
+}
+
+/// A replication slot (`pg_replication_slots`) and the WAL it holds back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SlotRow {
+    pub slot_name: String,
+    pub plugin: Option<String>,
+    pub slot_type: Option<String>,
+    pub database: Option<String>,
+    pub temporary: Option<bool>,
+    pub active: Option<bool>,
+    pub active_pid: Option<i32>,
+    pub restart_lsn: Option<String>,
+    pub confirmed_flush_lsn: Option<String>,
+    /// `reserved`, `extended`, `unreserved`, `lost`.
+    pub wal_status: Option<String>,
+    #[ts(type = "number | null")]
+    pub safe_wal_size: Option<i64>,
+    /// Bytes of WAL kept for this slot (current WAL position − restart_lsn).
+    #[ts(type = "number | null")]
+    pub retained_bytes: Option<i64>,
+    /// 16+.
+    pub conflicting: Option<bool>,
+    /// 17+.
+    pub inactive_since: Option<DateTime<Utc>>,
+    /// 17+.
+    pub invalidation_reason: Option<String>,
+}
+
+/// `pg_stat_wal` (14+; 18 has no write/sync columns).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WalValues {
+    #[ts(type = "number | null")]
+    pub wal_records: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wal_fpi: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wal_bytes: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wal_buffers_full: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wal_write: Option<i64>,
+    #[ts(type = "number | null")]
+    pub wal_sync: Option<i64>,
+    pub wal_write_time: Option<f64>,
+    pub wal_sync_time: Option<f64>,
+    pub stats_reset: Option<DateTime<Utc>>,
+}
+
+/// One row of `pg_stat_io` (16+) that counted anything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IoRow {
+    pub backend_type: String,
+    pub object: String,
+    pub context: String,
+    #[ts(type = "number | null")]
+    pub reads: Option<i64>,
+    #[ts(type = "number | null")]
+    pub read_bytes: Option<i64>,
+    pub read_time: Option<f64>,
+    #[ts(type = "number | null")]
+    pub writes: Option<i64>,
+    #[ts(type = "number | null")]
+    pub write_bytes: Option<i64>,
+    pub write_time: Option<f64>,
+    #[ts(type = "number | null")]
+    pub writebacks: Option<i64>,
+    pub writeback_time: Option<f64>,
+    #[ts(type = "number | null")]
+    pub extends: Option<i64>,
+    #[ts(type = "number | null")]
+    pub extend_bytes: Option<i64>,
+    pub extend_time: Option<f64>,
+    #[ts(type = "number | null")]
+    pub op_bytes: Option<i64>,
+    #[ts(type = "number | null")]
+    pub hits: Option<i64>,
+    #[ts(type = "number | null")]
+    pub evictions: Option<i64>,
+    #[ts(type = "number | null")]
+    pub reuses: Option<i64>,
+    #[ts(type = "number | null")]
+    pub fsyncs: Option<i64>,
+    pub fsync_time: Option<f64>,
+    pub stats_reset: Option<DateTime<Utc>>,
+}
+
+/// Everything one snapshot read from a server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnapshotValues {
+    pub server_version_num: i32,
+    /// The server's clock when the statistics were read.
+    pub collected_at: DateTime<Utc>,
+    pub in_recovery: bool,
+    pub postmaster_start_time: Option<DateTime<Utc>>,
+    pub current_wal_lsn: Option<String>,
+    #[ts(type = "number | null")]
+    pub wal_segment_size: Option<i64>,
+    /// Settings advice refers to (`max_wal_size`, `checkpoint_timeout`, `bgwriter_*`,
+    /// `archive_mode`), as `current_setting()` shows them.
+    #[ts(type = "Record<string, string>")]
+    pub settings: std::collections::BTreeMap<String, String>,
+    pub bgwriter: BgwriterValues,
+    pub archiver: ArchiverValues,
+    /// `None` before 14.
+    pub wal: Option<WalValues>,
+    /// `None` before 16.
+    pub io: Option<Vec<IoRow>>,
+    /// Standbys streaming from this server.
+    pub replication: Vec<ReplicationRow>,
+    /// `Some` on a standby with a running WAL receiver.
+    pub wal_receiver: Option<WalReceiverValues>,
+    pub slots: Vec<SlotRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SnapshotResult {
+    #[ts(type = "number")]
+    pub snap_id: i64,
+    pub server: String,
+    pub values: SnapshotValues,
+}
+
+/// Change of one cumulative counter over the report's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricRate {
+    /// Counter name, as in the snapshot (`checkpoints_req`, `archived_count`, `wal_bytes` …).
+    pub metric: String,
+    /// Sum of the valid increases in the window.
+    pub delta: Option<f64>,
+    /// `delta` per second of the time the valid increases cover.
+    pub per_second: Option<f64>,
+    /// Seconds covered by valid pairs of snapshots.
+    pub covered_seconds: f64,
+    /// Pairs of snapshots left out and why (statistics reset, restart, counter went back).
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AdviceSeverity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// Something a DBA should act on, with the action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Advice {
+    pub severity: AdviceSeverity,
+    /// `checkpoints`, `bgwriter`, `archiver`, `replication_slots`.
+    pub topic: String,
+    /// What the numbers show.
+    pub finding: String,
+    /// What to do.
+    pub action: String,
+}
+
+/// The outcome of the latest collection attempts of a server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CollectionStatus {
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[ts(type = "number | null")]
+    pub last_snap_id: Option<i64>,
+    /// The last attempt failed with this error (cleared by the next success).
+    pub last_error: Option<crate::error::Error>,
+    pub consecutive_failures: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsReport {
+    pub server: String,
+    /// The newest snapshot; `None` before the first.
+    #[ts(type = "number | null")]
+    pub latest_snap_id: Option<i64>,
+    pub latest: Option<SnapshotValues>,
+    /// Start of the window the rates and advice cover.
+    pub since: DateTime<Utc>,
+    pub snapshots_in_window: i32,
+    pub rates: Vec<MetricRate>,
+    pub advice: Vec<Advice>,
+    pub status: CollectionStatus,
+}

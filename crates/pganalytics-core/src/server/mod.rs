@@ -68,6 +68,11 @@ impl ServerRow {
     }
 }
 
+/// The id of a registered server (`NotFound` with a hint when there is none).
+pub(crate) async fn id_of(repo: &Repository, name: &str) -> Result<uuid::Uuid> {
+    Ok(find(repo, name).await?.id)
+}
+
 async fn find(repo: &Repository, name: &str) -> Result<ServerRow> {
     let row = sqlx::query(
         "SELECT id, name, dsn, password_in_keyring, created_at FROM monitored_servers WHERE name = $1",
