@@ -2,5 +2,6 @@
 //! exit statuses and output as a user or a script sees them. One binary; a module per area.
 
 mod commands;
+mod metrics;
 mod serve;
 mod support;

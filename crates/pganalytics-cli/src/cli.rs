@@ -41,6 +41,9 @@ pub enum Command {
     /// API tokens for the daemon.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Engine metrics: snapshots of the statistics views, rates and advice.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
     /// Run the headless daemon (HTTP API).
     Serve(ServeArgs),
 }
@@ -89,4 +92,50 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8432", value_name = "ADDR")]
     pub listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Read a server's statistics views once and store a snapshot; prints its snap_id
+    /// (`--json`: every value).
+    Snapshot {
+        #[arg(long, value_name = "NAME")]
+        server: String,
+    },
+    /// Latest values, rates and advice over a window, and the collection status.
+    Show {
+        #[arg(long, value_name = "NAME")]
+        server: String,
+        /// Window for rates and advice (e.g. 15m, 1h, 2d).
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        since: String,
+    },
+    /// Take snapshots every interval until interrupted (Ctrl-C). A failing server is reported
+    /// and retried at the next interval; other servers go on.
+    Collect(CollectArgs),
+    /// Delete snapshots older than a retention period (with all their rows).
+    Prune {
+        /// Keep this much history (e.g. 30d).
+        #[arg(long, value_name = "DURATION")]
+        keep: String,
+        /// Only this server (default: all).
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Server to collect; repeat for several (default: every registered server).
+    #[arg(long, value_name = "NAME")]
+    pub server: Vec<String>,
+    /// Time between snapshots (e.g. 15s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub interval: String,
+    /// Prune snapshots older than this, once an hour while collecting (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub keep: Option<String>,
+    /// Stop after this many rounds (for scripts and tests).
+    #[arg(long, hide = true)]
+    pub count: Option<u64>,
 }

@@ -4,14 +4,16 @@
 //! Exit status: 0 success, 1 error, 2 usage error (clap), 3 a verification found damage.
 
 mod cli;
+mod collect;
 mod output;
 mod serve;
 
 use clap::Parser;
-use cli::{Cli, Command, RepoCommand, ServerCommand, TokenCommand};
+use cli::{Cli, Command, MetricsCommand, RepoCommand, ServerCommand, TokenCommand};
 use output::Output;
 use pganalytics_core::api::{
-    Api, ApiOptions, Empty, ServerAddRequest, ServerName, TokenCreateRequest,
+    Api, ApiOptions, Empty, MetricsPruneRequest, MetricsShowRequest, MetricsSnapshotRequest,
+    ServerAddRequest, ServerName, TokenCreateRequest,
 };
 use pganalytics_core::Error;
 use std::process::ExitCode;
@@ -78,6 +80,13 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
     if let Command::Serve(args) = cli.command {
         return serve::run(std::sync::Arc::new(api), args).await;
     }
+    if let Command::Metrics(MetricsCommand::Collect(args)) = cli.command {
+        // Collection runs one task per server: they share the Api.
+        let api = std::sync::Arc::new(api);
+        let result = collect::run(api.clone(), args, *out).await;
+        api.repository().close().await;
+        return result;
+    }
     let result = dispatch(&api, cli.command, out).await;
     api.repository().close().await;
     result
@@ -113,6 +122,25 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
                 out.token_created(&api.token_create(TokenCreateRequest { name }).await?)
             }
             TokenCommand::List => out.tokens(&api.token_list(Empty {}).await?),
+        },
+        Command::Metrics(cmd) => match cmd {
+            MetricsCommand::Snapshot { server } => out.metrics_snapshot(
+                &api.metrics_snapshot(MetricsSnapshotRequest { server })
+                    .await?,
+            ),
+            MetricsCommand::Show { server, since } => out.metrics_report(
+                &api.metrics_show(MetricsShowRequest {
+                    server,
+                    since: Some(since),
+                })
+                .await?,
+            ),
+            MetricsCommand::Prune { keep, server } => out.pruned(
+                &api.metrics_prune(MetricsPruneRequest { keep, server })
+                    .await?,
+            ),
+            // Handled in run(): collection tasks share the Api.
+            MetricsCommand::Collect(_) => {}
         },
         // Handled in run(): the daemon owns the Api.
         Command::Serve(_) => {}

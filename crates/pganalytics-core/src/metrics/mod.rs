@@ -128,8 +128,10 @@ pub async fn collect(conn: &mut PgConnection) -> Result<SnapshotValues> {
         ));
     }
     let sql = statement(version_num);
-    let row = sqlx::raw_sql(&sql)
-        .fetch_one(&mut *conn)
+    // A `&str` without arguments goes through the simple-query protocol, which allows the
+    // two statements of [`statement`] in one message (like `sqlx::raw_sql`, whose generic
+    // future is not `Send` for every lifetime).
+    let row = sqlx::Executor::fetch_one(&mut *conn, sql.as_str())
         .await
         .map_err(|e| query_error(&e))?;
     let text: String = row.try_get(0).context("read the snapshot document")?;

@@ -1,0 +1,177 @@
+//! `pganalytics metrics`: snapshot, show, collect and prune as a user or a script sees them.
+
+use crate::support::Env;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+/// `metrics snapshot` prints the snap_id alone (scripts capture it), `--json` every value;
+/// `metrics show` prints values, rates and the status.
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_and_show() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let target = pganalytics_testkit::pg(17).await.unwrap();
+    env.run(&["server", "add", "db17", "--dsn", &target.dsn("postgres")])
+        .ok();
+
+    let first = env.run(&["metrics", "snapshot", "--server", "db17"]).ok();
+    let first_id: i64 = first
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("only the snap_id: {:?}", first.stdout));
+    let json = env
+        .run(&["--json", "metrics", "snapshot", "--server", "db17"])
+        .ok()
+        .json();
+    let second_id = json["snap_id"].as_i64().unwrap();
+    assert!(second_id > first_id);
+    assert!(json["values"]["bgwriter"]["checkpoints_timed"].is_i64());
+    // 17 has no pg_stat_checkpointer.num_done: NULL, not 0.
+    assert!(json["values"]["bgwriter"]["checkpoints_done"].is_null());
+    assert_eq!(
+        json["values"]["server_version_num"].as_i64().unwrap() / 10000,
+        17
+    );
+
+    let text = env
+        .run(&["metrics", "show", "--server", "db17", "--since", "30m"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains(&format!("snapshot:    {second_id}")),
+        "{text}"
+    );
+    assert!(text.contains("collection:  ok"), "{text}");
+    assert!(text.contains("checkpoints_req"), "{text}");
+    assert!(text.contains("archiver:"), "{text}");
+    let report = env
+        .run(&["--json", "metrics", "show", "--server", "db17"])
+        .ok()
+        .json();
+    assert_eq!(report["latest_snap_id"].as_i64(), Some(second_id));
+    assert_eq!(report["snapshots_in_window"].as_i64(), Some(2));
+
+    let pruned = env.run(&["metrics", "prune", "--keep", "30d"]).ok().stdout;
+    assert!(pruned.contains("deleted 0 snapshots"), "{pruned}");
+}
+
+/// Failures exit 1 with the reason; `show` then reports the failing collection; bad input
+/// and usage errors are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_and_bad_input() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let port = pganalytics_core::cluster::free_port().unwrap().to_string();
+    let dsn = format!("host=127.0.0.1 port={port} user=postgres");
+    env.run(&["server", "add", "down", "--dsn", &dsn, "--skip-check"])
+        .ok();
+
+    let run = env.run(&["metrics", "snapshot", "--server", "down"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot reach"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    let text = env
+        .run(&["metrics", "show", "--server", "down"])
+        .ok()
+        .stdout;
+    assert!(text.contains("FAILING"), "{text}");
+    assert!(text.contains("no snapshot of this server yet"), "{text}");
+
+    let run = env.run(&["metrics", "snapshot", "--server", "ghost"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no server named `ghost`"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["metrics", "show", "--server", "down", "--since", "soon"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("not a duration"), "{}", run.stderr);
+    let run = env.run(&["metrics", "prune", "--keep", "0s"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let run = env.run(&["metrics", "snapshot"]);
+    assert_eq!(
+        run.code, 2,
+        "missing --server is a usage error: {}",
+        run.stderr
+    );
+    let run = env.run(&["--json", "metrics", "snapshot", "--server", "down"]);
+    assert_eq!(run.code, 1);
+    let err: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!(err["error"]["code"], "unreachable");
+}
+
+/// `collect` goes on when one server fails, and stops cleanly on Ctrl-C (SIGINT).
+#[tokio::test(flavor = "multi_thread")]
+async fn collect_survives_a_failing_server_and_stops_on_ctrl_c() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let target = pganalytics_testkit::pg(13).await.unwrap();
+    env.run(&["server", "add", "db13", "--dsn", &target.dsn("postgres")])
+        .ok();
+    let port = pganalytics_core::cluster::free_port().unwrap().to_string();
+    let dsn = format!("host=127.0.0.1 port={port} user=postgres");
+    env.run(&["server", "add", "down", "--dsn", &dsn, "--skip-check"])
+        .ok();
+
+    // Bounded run: both servers, two rounds each.
+    let run = env
+        .run(&[
+            "metrics",
+            "collect",
+            "--server",
+            "db13",
+            "--server",
+            "down",
+            "--interval",
+            "1s",
+            "--count",
+            "2",
+        ])
+        .ok();
+    assert_eq!(
+        run.stdout.matches("db13 snap_id").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stderr.matches("error: down:").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+
+    // Unbounded run, interrupted like a user pressing Ctrl-C.
+    let mut child = env
+        .command()
+        .args(["metrics", "collect", "--server", "db13", "--interval", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("a first snapshot").unwrap();
+    assert!(line.contains("db13 snap_id"), "{line}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C ends collection normally");
+
+    let run = env.run(&["metrics", "collect", "--server", "ghost", "--count", "1"]);
+    assert_eq!(run.code, 1, "unknown servers fail before collecting");
+    let run = env.run(&[
+        "metrics",
+        "collect",
+        "--server",
+        "db13",
+        "--interval",
+        "fast",
+    ]);
+    assert_eq!(run.code, 1);
+}
