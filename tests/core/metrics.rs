@@ -480,7 +480,9 @@ async fn stats_reset_between_snapshots(major: u32) {
         after.bgwriter.checkpoints_req.unwrap() < before.bgwriter.checkpoints_req.unwrap(),
         "the reset happened"
     );
-    assert!(after.archiver.archived_count.unwrap() < before.archiver.archived_count.unwrap());
+    // Not `archived_count` going down: a segment still in flight may be archived after the
+    // reset. The reset time is what must change.
+    assert_ne!(after.archiver.stats_reset, before.archiver.stats_reset);
     assert!(after.archiver.archive_rate.is_none_or(|r| r >= 0.0));
     let report = api.metrics_show(show("reset")).await.unwrap();
     assert!(!report.rates.is_empty());
