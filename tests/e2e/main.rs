@@ -1,0 +1,330 @@
+//! End-to-end: the real desktop app, in a real (virtual) window, driven through tauri-driver and
+//! WebKitWebDriver like a person would use it.
+//!
+//! Run: `cargo test -p pganalytics-desktop --test e2e` (needs xvfb, webkit2gtk-driver and
+//! `cargo install tauri-driver --locked`; `scripts/run-app` lists the packages). Artefacts land in
+//! `artifacts/` at the repository root: `e2e-servers.png` (the Servers panel after a check) and
+//! `e2e-tauri-driver.log` (the driver's and the app's logs).
+
+mod procs;
+mod webdriver;
+
+use anyhow::{bail, ensure, Context, Result};
+use procs::StopClustersUnder;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use webdriver::Session;
+
+/// The major version of the server the test registers; the app's own repository runs on
+/// whatever the cluster manager picks, so the two versions differ on most machines.
+const SERVER_MAJOR: u32 = 17;
+const SERVER_NAME: &str = "e2e-pg17";
+
+/// First start of the embedded repository runs initdb: allow for a slow, shared machine.
+const REPOSITORY_TIMEOUT: Duration = Duration::from_secs(240);
+const UI_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn artifacts_dir() -> Result<PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("src-tauri has a parent folder")?;
+    let dir = root.join("artifacts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Polls `probe` until it yields a value. Failures of the probe (e.g. an element not there
+/// yet) count as "not yet"; on timeout the last observation is part of the error.
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last = String::from("nothing observed yet");
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last = format!("{e:#}"),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}; last error: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Text of the first element matching `css`, once it exists and is not empty.
+async fn text_of(s: &Session, css: &str, timeout: Duration) -> Result<String> {
+    wait_for(&format!("text of `{css}`"), timeout, || async {
+        let Some(el) = s.find(css).await? else {
+            return Ok(None);
+        };
+        let text = s.text(&el).await?;
+        Ok((!text.trim().is_empty()).then_some(text))
+    })
+    .await
+}
+
+async fn click(s: &Session, css: &str) -> Result<()> {
+    let el = wait_for(&format!("`{css}` to click"), UI_TIMEOUT, || async {
+        s.find(css).await
+    })
+    .await?;
+    s.click(&el).await.with_context(|| format!("click `{css}`"))
+}
+
+async fn type_into(s: &Session, css: &str, text: &str) -> Result<()> {
+    let el = wait_for(&format!("`{css}` to type into"), UI_TIMEOUT, || async {
+        s.find(css).await
+    })
+    .await?;
+    s.clear(&el).await?;
+    s.send_keys(&el, text).await
+}
+
+/// Fill the add-server form and submit it.
+async fn add_server(s: &Session, name: &str, dsn: &str) -> Result<()> {
+    type_into(s, "[data-testid=server-name]", name).await?;
+    type_into(s, "[data-testid=server-dsn]", dsn).await?;
+    click(s, "[data-testid=server-add]").await
+}
+
+/// The add form's error box once it shows: (code, message, hint).
+async fn add_error(s: &Session) -> Result<(String, String, String)> {
+    let code = wait_for("the add-server error", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=add-error]").await? else {
+            return Ok(None);
+        };
+        s.attribute(&el, "data-code").await
+    })
+    .await?;
+    let message = text_of(s, "[data-testid=add-error-message]", UI_TIMEOUT).await?;
+    let hint = match s.find("[data-testid=add-error-hint]").await? {
+        Some(el) => s.text(&el).await?,
+        None => String::new(),
+    };
+    Ok((code, message, hint))
+}
+
+/// Saves a PNG of what is on screen: WebDriver's screenshot, or the whole X display when the
+/// driver cannot take one.
+async fn screenshot(s: &Session, display: &str, file: &str) -> Result<PathBuf> {
+    let path = artifacts_dir()?.join(file);
+    let png = match s.screenshot().await {
+        Ok(png) => png,
+        Err(e) => {
+            eprintln!("e2e: WebDriver screenshot failed ({e:#}); capturing the X display");
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg("xwd -root -silent | convert xwd:- png:-")
+                .env("DISPLAY", display)
+                .output()
+                .context("run xwd | convert (packages x11-apps, imagemagick)")?;
+            ensure!(
+                out.status.success(),
+                "xwd | convert failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+    };
+    std::fs::write(&path, png).with_context(|| format!("write {}", path.display()))?;
+    eprintln!("e2e: screenshot saved to {}", path.display());
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_panel_adds_and_checks_a_real_server() -> Result<()> {
+    // Declaration order is teardown order reversed: the app goes first, then its embedded
+    // cluster, its data folder, the display, and last the server it monitored.
+    let server = pganalytics_testkit::pg(SERVER_MAJOR)
+        .await
+        .context("start the PostgreSQL server to register")?;
+    let dsn = server.dsn("postgres");
+    let (version_num, version): (i32, String) = {
+        let pool = server.pool("postgres").await?;
+        let row: (String, String) =
+            sqlx::query_as("SELECT current_setting('server_version_num'), version()")
+                .fetch_one(&pool)
+                .await
+                .context("read the test server's version")?;
+        pool.close().await;
+        (row.0.parse()?, row.1)
+    };
+
+    let (display, _xvfb) = procs::display()?;
+    let data_dir = pganalytics_testkit::temp_dir()?;
+    let _stop_repository = StopClustersUnder(data_dir.path().to_path_buf());
+    let data_dir_str = data_dir.path().to_str().context("temp path is not UTF-8")?;
+    let log = artifacts_dir()?.join("e2e-tauri-driver.log");
+    let (_driver, driver_url) = procs::tauri_driver(
+        &[
+            ("DISPLAY", display.as_str()),
+            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+            ("PGANALYTICS_DATA_DIR", data_dir_str),
+            ("PGANALYTICS_LOG", "info"),
+        ],
+        &log,
+    )?;
+
+    let app = env!("CARGO_BIN_EXE_pganalytics-desktop");
+    let s = wait_for("tauri-driver to accept a session", UI_TIMEOUT, || async {
+        Session::start(&driver_url, app).await.map(Some)
+    })
+    .await
+    .with_context(|| format!("see {}", log.display()))?;
+
+    let result = drive(&s, &display, &dsn, version_num, &version).await;
+    if let Err(e) = &result {
+        eprintln!("e2e: failed: {e:#}");
+        let _ = screenshot(&s, &display, "e2e-failure.png").await;
+        eprintln!("e2e: driver and app log: {}", log.display());
+    }
+    let _ = s.delete().await;
+    result
+}
+
+async fn drive(
+    s: &Session,
+    display: &str,
+    dsn: &str,
+    version_num: i32,
+    version: &str,
+) -> Result<()> {
+    // The window renders before the repository is up; the Servers panel is the default.
+    text_of(s, "[data-testid=panel-servers] h1", UI_TIMEOUT).await?;
+    let kind = wait_for(
+        "the status line to show the repository",
+        REPOSITORY_TIMEOUT,
+        || async {
+            let Some(el) = s.find("[data-testid=status-repo-kind]").await? else {
+                if let Some(err) = s.find("[data-testid=status-repo-error]").await? {
+                    bail!("the repository failed to open: {}", s.text(&err).await?);
+                }
+                return Ok(None);
+            };
+            s.attribute(&el, "data-kind").await
+        },
+    )
+    .await?;
+    ensure!(
+        kind == "embedded",
+        "a fresh data dir must give the embedded repository, the status line says {kind}"
+    );
+    text_of(s, "[data-testid=list-empty]", UI_TIMEOUT)
+        .await
+        .context("a fresh repository must list no servers")?;
+
+    // A malformed DSN: the message names the problem, nothing is registered.
+    add_server(s, "broken", "host=127.0.0.1 port=54x2").await?;
+    let (code, message, hint) = add_error(s).await?;
+    ensure!(
+        code == "invalid_input",
+        "malformed DSN gave code {code}: {message}"
+    );
+    ensure!(
+        message.contains("port") && message.contains("54x2"),
+        "the error must name the bad port, it says: {message}"
+    );
+    ensure!(
+        !hint.is_empty(),
+        "a malformed DSN needs a hint on what to write"
+    );
+
+    // A refused connection (nothing listens on that port).
+    let closed_port = procs::free_port()?;
+    add_server(
+        s,
+        "refused",
+        &format!(
+            "host=127.0.0.1 port={closed_port} user=postgres dbname=postgres connect_timeout=5"
+        ),
+    )
+    .await?;
+    let (code, message, _) = wait_for("the refused-connection error", UI_TIMEOUT, || async {
+        let e = add_error(s).await?;
+        Ok((e.0 != "invalid_input").then_some(e))
+    })
+    .await?;
+    ensure!(
+        code == "unreachable",
+        "refused connection gave code {code}: {message}"
+    );
+    ensure!(
+        s.find("[data-testid=server-row]").await?.is_none(),
+        "failed adds must register nothing"
+    );
+
+    // The real server: add, then check.
+    add_server(s, SERVER_NAME, dsn).await?;
+    let row = format!("[data-testid=server-row][data-server=\"{SERVER_NAME}\"]");
+    let shown_dsn = text_of(
+        s,
+        &format!("{row} [data-testid=server-row-dsn]"),
+        UI_TIMEOUT,
+    )
+    .await
+    .context("the added server never appeared in the list")?;
+    ensure!(
+        shown_dsn.contains("127.0.0.1"),
+        "the list must show the server's connection, it shows: {shown_dsn}"
+    );
+    click(s, &format!("{row} [data-testid=server-check]")).await?;
+    let detail = format!("[data-testid=server-detail][data-server=\"{SERVER_NAME}\"]");
+    let shown_num = text_of(
+        s,
+        &format!("{detail} [data-testid=check-version-num]"),
+        UI_TIMEOUT,
+    )
+    .await
+    .with_context(|| {
+        format!("the check result never showed (look for {detail} [data-testid=check-error])")
+    })?;
+    ensure!(
+        shown_num == version_num.to_string(),
+        "the screen shows server_version_num {shown_num}, the server says {version_num}"
+    );
+    let shown_version = text_of(
+        s,
+        &format!("{detail} [data-testid=check-version]"),
+        UI_TIMEOUT,
+    )
+    .await?;
+    ensure!(
+        shown_version == version,
+        "the screen shows version `{shown_version}`, the server says `{version}`"
+    );
+    // The test cluster's role is a superuser: every privilege is there.
+    for flag in [
+        "check-superuser",
+        "check-can-read-stats",
+        "check-can-replicate",
+    ] {
+        let text = text_of(s, &format!("{detail} [data-testid={flag}]"), UI_TIMEOUT).await?;
+        ensure!(text == "yes", "{flag} shows `{text}` for a superuser");
+    }
+    let features = s
+        .find_all(&format!("{detail} [data-testid=check-features] tbody tr"))
+        .await?;
+    ensure!(
+        !features.is_empty(),
+        "the check must list feature readiness"
+    );
+
+    screenshot(s, display, "e2e-servers.png").await?;
+
+    // Remove it again (with the inline confirmation).
+    click(s, &format!("{row} [data-testid=server-remove]")).await?;
+    click(s, &format!("{row} [data-testid=server-remove-confirm]")).await?;
+    wait_for(
+        "the removed server to leave the list",
+        UI_TIMEOUT,
+        || async { Ok(s.find(&row).await?.is_none().then_some(())) },
+    )
+    .await?;
+    text_of(s, "[data-testid=list-empty]", UI_TIMEOUT).await?;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+// Panels that later releases fill. They say what is coming and when; they never show made-up
+// data. Release numbers follow the project's plan (one issue per release after 0.1).
+
+import { h } from "../dom";
+
+export interface PlannedPanel {
+  title: string;
+  release: string;
+  summary: string;
+  items: string[];
+}
+
+export const PLANNED: Record<string, PlannedPanel> = {
+  charts: {
+    title: "Engine charts",
+    release: "0.2",
+    summary:
+      "Charts of what the PostgreSQL engine is doing, from snapshots pgAnalytics takes of every monitored server.",
+    items: [
+      "Background writer and checkpoints: scheduled vs. requested checkpoints, write and sync time, buffers written",
+      "WAL archiver: archived and failed segments, last failure, archive lag",
+      "Replication: standbys, sync state, write/flush/replay lag",
+      "Works on PostgreSQL 13 to 18 (including the view changes of 17 and 18); Prometheus export and Grafana dashboards",
+    ],
+  },
+  audit: {
+    title: "Audit log",
+    release: "0.3",
+    summary: "A tamper-evident record of every change made through pgAnalytics.",
+    items: [
+      "Who did what, when, from where, with what outcome, and before/after values",
+      "Hash chain with signed checkpoints: any changed, removed or reordered event is detected",
+      "Search by user, action and time; offline verification of an exported log",
+    ],
+  },
+  backups: {
+    title: "Backups",
+    release: "0.4",
+    summary: "Full physical backups over the replication protocol, compressed, encrypted and checksummed.",
+    items: [
+      "Storage on a local folder or NFS, Amazon S3, Google Cloud Storage or Azure Blob",
+      "zstd compression, AES-256-GCM encryption, SHA-256 manifest",
+      "Verify a backup without restoring it; prune by retention policy",
+    ],
+  },
+  restore: {
+    title: "Restore",
+    release: "0.4 (full restore), 0.5 (point in time)",
+    summary: "A wizard that restores a backup into a new data directory, step by step.",
+    items: [
+      "Pick a backup, check it, choose the target folder, restore",
+      "Later: recover to a point in time from archived WAL",
+    ],
+  },
+  reports: {
+    title: "Compliance reports",
+    release: "0.5",
+    summary: "PDF reports built from the audit log and the backup catalogue.",
+    items: [
+      "GDPR, HIPAA, SOX and PCI-DSS report templates",
+      "Evidence of backup coverage, restore tests and audit-log integrity",
+    ],
+  },
+};
+
+export function renderPlanned(container: HTMLElement, key: string): void {
+  const panel = PLANNED[key];
+  if (!panel) return;
+  container.append(
+    h(
+      "section",
+      { class: "panel", "data-testid": `panel-${key}` },
+      h(
+        "header",
+        { class: "panel-header" },
+        h("h1", {}, panel.title),
+        h("span", { class: "badge badge-planned", "data-testid": "planned-release" }, `Coming in release ${panel.release}`),
+      ),
+      h(
+        "div",
+        { class: "card planned" },
+        h("p", {}, panel.summary),
+        h("ul", {}, ...panel.items.map((item) => h("li", {}, item))),
+        h(
+          "p",
+          { class: "muted" },
+          "This panel shows no data until that release. Servers you register now in the Servers panel will be used by it.",
+        ),
+      ),
+    ),
+  );
+}
