@@ -4,6 +4,7 @@
 mod bindings;
 mod boundaries;
 mod cluster;
+mod grafana;
 mod metrics;
 mod repository;
 mod server;

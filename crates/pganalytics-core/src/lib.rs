@@ -15,6 +15,7 @@ pub mod api;
 pub mod cluster;
 pub mod data_dir;
 pub mod error;
+pub mod grafana;
 pub mod metrics;
 pub mod repository;
 pub mod secrets;

@@ -37,15 +37,17 @@ pub(super) async fn create(
         .execute(&mut conn)
         .await
         .with_context(|| format!("create replication slot {slot}"))?;
+    // Stop without waiting for WAL archiving: the standby streams from its slot, and a primary
+    // whose archive_command fails (a test of ours) would otherwise block here forever.
     let (start_sql, stop_sql) = if primary.major() >= 15 {
         (
             "SELECT pg_backup_start('pganalytics standby', true)",
-            "SELECT labelfile FROM pg_backup_stop(true)",
+            "SELECT labelfile FROM pg_backup_stop(false)",
         )
     } else {
         (
             "SELECT pg_start_backup('pganalytics standby', true, false)",
-            "SELECT labelfile FROM pg_stop_backup(false, true)",
+            "SELECT labelfile FROM pg_stop_backup(false, false)",
         )
     };
     sqlx::query(start_sql)
