@@ -143,3 +143,80 @@ async fn duplicate_token_names_are_refused() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("already exists"), "{}", run.stderr);
 }
+
+/// Engine metrics over HTTP: a snapshot, the report, and typed errors with their statuses.
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_serves_metrics_snapshot_and_report() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let target = pganalytics_testkit::pg(18).await.unwrap();
+    env.run(&["server", "add", "db18", "--dsn", &target.dsn("postgres")])
+        .ok();
+    let token = env
+        .run(&["token", "create", "m"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&env);
+    let http = reqwest::Client::new();
+
+    let snap = http
+        .post(format!(
+            "{}/api/v1/servers/db18/metrics/snapshot",
+            daemon.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snap.status(), 200);
+    let snap: serde_json::Value = snap.json().await.unwrap();
+    let snap_id = snap["snap_id"].as_i64().unwrap();
+    assert!(
+        snap["values"]["bgwriter"]["checkpoints_done"].is_i64(),
+        "18 has num_done"
+    );
+
+    let report = http
+        .get(format!(
+            "{}/api/v1/servers/db18/metrics?since=10m",
+            daemon.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    let report: serde_json::Value = report.json().await.unwrap();
+    assert_eq!(report["latest_snap_id"].as_i64(), Some(snap_id));
+
+    let missing = http
+        .post(format!(
+            "{}/api/v1/servers/ghost/metrics/snapshot",
+            daemon.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let bad = http
+        .get(format!(
+            "{}/api/v1/servers/db18/metrics?since=soon",
+            daemon.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_input");
+    let anonymous = http
+        .get(format!("{}/api/v1/servers/db18/metrics", daemon.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

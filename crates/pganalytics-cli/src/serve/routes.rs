@@ -1,13 +1,16 @@
 //! Routes of the daemon and the OpenAPI document generated from them.
 
 use super::error::ApiError;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use pganalytics_core::api::{Api, Empty, RepoStatus, ServerSummary, VersionInfo};
+use pganalytics_core::api::{
+    Api, Empty, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, RepoStatus,
+    ServerSummary, SnapshotResult, VersionInfo,
+};
 use pganalytics_core::{Error, ErrorCode};
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,8 +21,8 @@ type AppState = Arc<Api>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pgAnalytics daemon API", description = "Headless pgAnalytics: the same core as the desktop app and the CLI."),
-    paths(healthz, version, servers, repository),
-    components(schemas(VersionInfo, ServerSummary, RepoStatus, pganalytics_core::Error, pganalytics_core::ErrorCode)),
+    paths(healthz, version, servers, repository, metrics_snapshot, metrics_show),
+    components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport, pganalytics_core::Error, pganalytics_core::ErrorCode)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -48,6 +51,11 @@ pub fn router(api: AppState) -> Router {
         .route("/api/v1/version", get(version))
         .route("/api/v1/servers", get(servers))
         .route("/api/v1/repository", get(repository))
+        .route("/api/v1/servers/{name}/metrics", get(metrics_show))
+        .route(
+            "/api/v1/servers/{name}/metrics/snapshot",
+            post(metrics_snapshot),
+        )
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_token,
@@ -106,4 +114,46 @@ async fn servers(State(api): State<AppState>) -> Result<Json<Vec<ServerSummary>>
     responses((status = 200, body = RepoStatus), (status = 401, body = pganalytics_core::Error)))]
 async fn repository(State(api): State<AppState>) -> Result<Json<RepoStatus>, ApiError> {
     Ok(Json(api.repo_status(Empty {}).await?))
+}
+
+/// Read a server's statistics views once and store a snapshot.
+#[utoipa::path(post, path = "/api/v1/servers/{name}/metrics/snapshot", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Registered server name")),
+    responses((status = 200, body = SnapshotResult), (status = 401, body = pganalytics_core::Error),
+        (status = 403, description = "The role lacks pg_monitor", body = pganalytics_core::Error),
+        (status = 404, body = pganalytics_core::Error),
+        (status = 502, description = "The server is unreachable", body = pganalytics_core::Error)))]
+async fn metrics_snapshot(
+    State(api): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<SnapshotResult>, ApiError> {
+    Ok(Json(
+        api.metrics_snapshot(MetricsSnapshotRequest { server: name })
+            .await?,
+    ))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct SinceQuery {
+    /// Window for rates and advice, e.g. `15m`, `1h` (default `1h`).
+    since: Option<String>,
+}
+
+/// Latest engine metrics of a server, rates and advice over a window, collection status.
+#[utoipa::path(get, path = "/api/v1/servers/{name}/metrics", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Registered server name"), SinceQuery),
+    responses((status = 200, body = MetricsReport), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
+async fn metrics_show(
+    State(api): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<SinceQuery>,
+) -> Result<Json<MetricsReport>, ApiError> {
+    Ok(Json(
+        api.metrics_show(MetricsShowRequest {
+            server: name,
+            since: q.since,
+        })
+        .await?,
+    ))
 }
