@@ -207,6 +207,16 @@ impl ts_rs::TypeVisitor for TsExporter<'_> {
     }
 }
 
+/// Compile-time check: the daemon and the desktop run commands on a multi-threaded runtime,
+/// so every command's future must be `Send` (a non-`Send` future breaks both shells' builds
+/// far from the cause).
+#[allow(dead_code)]
+fn dispatch_future_is_send(
+    api: &Api,
+) -> impl std::future::Future<Output = Result<serde_json::Value>> + Send + '_ {
+    api.dispatch("", serde_json::Value::Null)
+}
+
 fn parse_args<T: serde::de::DeserializeOwned>(command: &str, args: serde_json::Value) -> Result<T> {
     // The desktop sends `null` for commands without arguments.
     let args = if args.is_null() {

@@ -44,11 +44,8 @@ impl Repository {
             }
             None => {
                 let cluster = embedded::ensure_running(data_dir).await?;
-                let location = format!(
-                    "embedded PostgreSQL {} in {}",
-                    cluster.binaries().version,
-                    cluster.folder().display()
-                );
+                // The version is reported separately (RepoStatus::server_version).
+                let location = cluster.folder().display().to_string();
                 (
                     cluster.connect_options(EMBEDDED_DATABASE),
                     RepositoryKind::Embedded,
