@@ -166,3 +166,140 @@ fn slots(v: &SnapshotValues, out: &mut Vec<Advice>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SlotRow;
+    use chrono::{TimeZone, Utc};
+
+    fn rate(metric: &str, delta: f64) -> MetricRate {
+        MetricRate {
+            metric: metric.into(),
+            delta: Some(delta),
+            per_second: Some(delta / 3600.0),
+            covered_seconds: 3600.0,
+            skipped: Vec::new(),
+        }
+    }
+
+    fn values() -> SnapshotValues {
+        let mut v = SnapshotValues::default();
+        for (k, val) in [
+            ("max_wal_size", "1GB"),
+            ("checkpoint_timeout", "5min"),
+            ("bgwriter_lru_maxpages", "100"),
+        ] {
+            v.settings.insert(k.into(), val.into());
+        }
+        v
+    }
+
+    #[test]
+    fn requested_checkpoints_outnumbering_timed_ones_ask_for_max_wal_size() {
+        let v = values();
+        let advice = advise(
+            &v,
+            &[],
+            &[
+                rate("checkpoints_req", 12.0),
+                rate("checkpoints_timed", 2.0),
+            ],
+        );
+        assert_eq!(advice.len(), 1);
+        assert!(
+            advice[0].action.contains("max_wal_size (now 1GB"),
+            "{advice:?}"
+        );
+        // A couple of manual CHECKPOINTs are not a pattern.
+        let quiet = advise(
+            &v,
+            &[],
+            &[rate("checkpoints_req", 2.0), rate("checkpoints_timed", 0.0)],
+        );
+        assert!(quiet.is_empty());
+    }
+
+    #[test]
+    fn backends_writing_buffers_ask_for_bgwriter_settings() {
+        let v = values();
+        let rates = [
+            rate("buffers_backend", 5000.0),
+            rate("buffers_clean", 1000.0),
+            rate("buffers_checkpoint", 4000.0),
+            rate("maxwritten_clean", 30.0),
+        ];
+        let advice = advise(&v, &[], &rates);
+        assert_eq!(advice.len(), 1, "{advice:?}");
+        assert_eq!(advice[0].topic, "bgwriter");
+        assert!(advice[0].finding.contains("50 %"), "{advice:?}");
+        assert!(advice[0]
+            .action
+            .contains("bgwriter_lru_maxpages (now 100) first"));
+    }
+
+    #[test]
+    fn failing_archiver_names_the_file_and_since_when() {
+        let t = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let mut first = values();
+        first.archiver.last_failed_wal = Some("000000010000000000000007".into());
+        first.archiver.last_failed_time = Some(t(1_000));
+        first.archiver.last_archived_time = Some(t(500));
+        let mut latest = first.clone();
+        latest.archiver.last_failed_time = Some(t(2_000));
+        latest.archiver.failed_count = Some(9);
+        latest.archiver.archive_lag_segments = Some(4);
+        let window = [(1, first), (2, latest.clone())];
+        let advice = advise(&latest, &window, &[]);
+        assert_eq!(advice.len(), 1);
+        assert_eq!(advice[0].severity, AdviceSeverity::Critical);
+        let f = &advice[0].finding;
+        assert!(f.contains("000000010000000000000007"), "{f}");
+        assert!(
+            f.contains("since 1970-01-01 00:16:40 UTC"),
+            "first failure seen: {f}"
+        );
+        assert!(f.contains("4 complete segments wait"), "{f}");
+        // Archiving that succeeded after the last failure is fine.
+        latest.archiver.last_archived_time = Some(t(3_000));
+        assert!(advise(&latest, &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn lost_and_hoarding_slots_are_flagged() {
+        let mut v = values();
+        v.slots = vec![
+            SlotRow {
+                slot_name: "gone".into(),
+                wal_status: Some("lost".into()),
+                ..Default::default()
+            },
+            SlotRow {
+                slot_name: "idle".into(),
+                active: Some(false),
+                retained_bytes: Some(5 << 30),
+                ..Default::default()
+            },
+            SlotRow {
+                slot_name: "fine".into(),
+                active: Some(true),
+                retained_bytes: Some(5 << 30),
+                ..Default::default()
+            },
+        ];
+        let advice = advise(&v, &[], &[]);
+        let names: Vec<&str> = advice.iter().map(|a| a.severity_name()).collect();
+        assert_eq!(names, ["critical", "warning"]);
+        assert!(advice[1].finding.contains("5120 MB"));
+    }
+
+    impl Advice {
+        fn severity_name(&self) -> &'static str {
+            match self.severity {
+                AdviceSeverity::Info => "info",
+                AdviceSeverity::Warning => "warning",
+                AdviceSeverity::Critical => "critical",
+            }
+        }
+    }
+}
