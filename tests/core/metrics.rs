@@ -95,9 +95,9 @@ async fn json_of(conn: &mut sqlx::PgConnection, sql: &str) -> serde_json::Value 
 /// and the values equal a direct SELECT of each view in the same transaction.
 ///
 /// Why equal values are expected: cumulative statistics are fixed for a transaction. Before 15
-/// a backend reads the statistics file once per transaction; from 15 the collector sets
-/// `stats_fetch_consistency = snapshot` for the transaction, so the later SELECTs here read the
-/// snapshot it took. pg_stat_replication and slots are live shared memory, not statistics:
+/// a backend reads the statistics file once per transaction; from 15 the connection uses
+/// `stats_fetch_consistency = snapshot` (as the collector's connections do), so the later
+/// SELECTs in the same transaction read the snapshot the collector's statement took. pg_stat_replication and slots are live shared memory, not statistics:
 /// they are checked for presence, not equality.
 async fn collectors_match_the_views(major: u32) {
     let (pg, _archive) = archiving_cluster(major, None).await;
@@ -112,6 +112,8 @@ async fn collectors_match_the_views(major: u32) {
     let mut conn = sqlx::PgConnection::connect_with(&pg.cluster.connect_options("postgres"))
         .await
         .unwrap();
+    // As the collector does on its own connections.
+    metrics::prepare_connection(&mut conn).await.unwrap();
     let mut tx = conn.begin().await.unwrap();
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *tx)

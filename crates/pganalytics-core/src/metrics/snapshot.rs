@@ -19,6 +19,9 @@ pub struct Collector {
     name: String,
     server_id: uuid::Uuid,
     conn: Option<PgConnection>,
+    /// The last snapshot this collector stored: the base of the next archive rate without
+    /// reading it back from the repository.
+    last: Option<SnapshotValues>,
 }
 
 impl Collector {
@@ -29,6 +32,7 @@ impl Collector {
             name: name.to_string(),
             server_id,
             conn: None,
+            last: None,
         })
     }
 
@@ -40,17 +44,16 @@ impl Collector {
     /// collection status (and returned) so that `metrics show` and the app can show it.
     pub async fn snapshot(&mut self, repo: &Repository) -> Result<SnapshotResult> {
         let result = match self.read(repo).await {
-            Ok(values) => {
-                write(repo.pool(), self.server_id, values)
-                    .await
-                    .map(|(snap_id, values)| SnapshotResult {
-                        snap_id,
-                        server: self.name.clone(),
-                        values,
-                    })
-            }
+            Ok(values) => write(repo.pool(), self.server_id, values, self.last.as_ref())
+                .await
+                .map(|(snap_id, values)| SnapshotResult {
+                    snap_id,
+                    server: self.name.clone(),
+                    values,
+                }),
             Err(e) => Err(e),
         };
+        self.last = result.as_ref().ok().map(|r| r.values.clone());
         if let Err(e) = &result {
             if let Err(rec) = record_failure(repo.pool(), self.server_id, e).await {
                 tracing::warn!(server = %self.name, "failed to record the collection failure: {rec:#}");
@@ -63,7 +66,9 @@ impl Collector {
         let reused = self.conn.is_some();
         for attempt in 0..2 {
             if self.conn.is_none() {
-                self.conn = Some(crate::server::connect(repo, &self.name).await?);
+                let mut conn = crate::server::connect(repo, &self.name).await?;
+                super::prepare_connection(&mut conn).await?;
+                self.conn = Some(conn);
             }
             let Some(conn) = self.conn.as_mut() else {
                 continue;
@@ -306,19 +311,25 @@ fn insert_statement() -> String {
 }
 
 /// Store `values` as a new snapshot of `server_id`; returns its snap_id and the values with
-/// `archive_rate` filled in from the previous snapshot.
+/// `archive_rate` filled in from the previous snapshot (`previous`, or the newest one in the
+/// repository when the caller has none).
 pub async fn write(
     pool: &PgPool,
     server_id: uuid::Uuid,
     mut values: SnapshotValues,
+    previous: Option<&SnapshotValues>,
 ) -> Result<(i64, SnapshotValues)> {
     let mut tx = pool.begin().await?;
-    let previous = report::load(&mut tx, server_id, report::Window::Latest, false)
-        .await?
-        .pop();
+    let loaded = match previous {
+        Some(_) => None,
+        None => report::load(&mut tx, server_id, report::Window::Latest, false)
+            .await?
+            .pop()
+            .map(|(_, v)| v),
+    };
     values.archiver.archive_rate = previous
-        .as_ref()
-        .and_then(|(_, prev)| rates::archive_rate(prev, &values));
+        .or(loaded.as_ref())
+        .and_then(|prev| rates::archive_rate(prev, &values));
     let snap_id: i64 = sqlx::query("SELECT nextval('sn_stat_snapshot_seq')")
         .fetch_one(&mut *tx)
         .await?
