@@ -163,6 +163,24 @@ async fn collect_survives_a_failing_server_and_stops_on_ctrl_c() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "Ctrl-C ends collection normally");
 
+    // Retention while collecting: accepted, and a bad period is refused before collecting.
+    env.run(&[
+        "metrics",
+        "collect",
+        "--server",
+        "db13",
+        "--interval",
+        "1s",
+        "--count",
+        "1",
+        "--keep",
+        "30d",
+    ])
+    .ok();
+    let run = env.run(&["metrics", "collect", "--server", "db13", "--keep", "soon"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("not a duration"), "{}", run.stderr);
+
     let run = env.run(&["metrics", "collect", "--server", "ghost", "--count", "1"]);
     assert_eq!(run.code, 1, "unknown servers fail before collecting");
     let run = env.run(&[
