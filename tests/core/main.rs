@@ -3,6 +3,7 @@
 
 mod bindings;
 mod boundaries;
+mod charts;
 mod cluster;
 mod grafana;
 mod metrics;

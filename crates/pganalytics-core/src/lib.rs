@@ -8,10 +8,12 @@
 //! - [`server`]: the registry of monitored PostgreSQL servers and their capabilities.
 //! - [`secrets`]: passwords in the OS keyring, never in the repository.
 //! - [`metrics`]: engine metrics collectors, snapshots, rates and advice.
+//! - [`charts`]: engine-metric charts drawn as SVG (desktop panel, later PDF reports).
 //! - [`token`]: API tokens for the daemon (only hashes are stored).
 //! - [`data_dir`]: the local folder with config, embedded cluster and state.
 
 pub mod api;
+pub mod charts;
 pub mod cluster;
 pub mod data_dir;
 pub mod error;

@@ -1,7 +1,9 @@
 // Generated from crates/pganalytics-core/src/api/mod.rs (`commands!`). Do not edit.
 import type { CreatedToken } from "./CreatedToken";
 import type { Empty } from "./Empty";
+import type { EngineCharts } from "./EngineCharts";
 import type { Error } from "./Error";
+import type { MetricsChartsRequest } from "./MetricsChartsRequest";
 import type { MetricsPruneRequest } from "./MetricsPruneRequest";
 import type { MetricsReport } from "./MetricsReport";
 import type { MetricsShowRequest } from "./MetricsShowRequest";
@@ -17,7 +19,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { CreatedToken, Empty, Error, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { CreatedToken, Empty, EngineCharts, Error, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -41,6 +43,8 @@ export interface Commands {
   metrics_snapshot: { request: MetricsSnapshotRequest; response: SnapshotResult };
   /** Latest engine metrics of a server, rates and advice over a window, collection status. */
   metrics_show: { request: MetricsShowRequest; response: MetricsReport };
+  /** Engine charts of a server over a window (SVG), advice and collection status. */
+  metrics_charts: { request: MetricsChartsRequest; response: EngineCharts };
   /** Delete engine-metric snapshots older than a retention period. */
   metrics_prune: { request: MetricsPruneRequest; response: PruneResult };
 }

@@ -99,6 +99,22 @@ impl Api {
         crate::metrics::report::show(&self.repo, &req.server, since).await
     }
 
+    /// Charts of a server's engine metrics over a window (SVG drawn by the core), with advice
+    /// and the collection status.
+    pub async fn metrics_charts(&self, req: MetricsChartsRequest) -> Result<EngineCharts> {
+        let since = match req.since.as_deref() {
+            Some(text) => crate::metrics::parse_duration(text)?,
+            None => std::time::Duration::from_secs(3600),
+        };
+        crate::charts::engine(
+            &self.repo,
+            &req.server,
+            since,
+            req.utc_offset_minutes.unwrap_or(0),
+        )
+        .await
+    }
+
     /// Delete snapshots older than the retention period.
     pub async fn metrics_prune(&self, req: MetricsPruneRequest) -> Result<PruneResult> {
         let keep = crate::metrics::parse_duration(&req.keep)?;
@@ -249,6 +265,8 @@ commands! {
     metrics_snapshot(MetricsSnapshotRequest) -> SnapshotResult;
     /// Latest engine metrics of a server, rates and advice over a window, collection status.
     metrics_show(MetricsShowRequest) -> MetricsReport;
+    /// Engine charts of a server over a window (SVG), advice and collection status.
+    metrics_charts(MetricsChartsRequest) -> EngineCharts;
     /// Delete engine-metric snapshots older than a retention period.
     metrics_prune(MetricsPruneRequest) -> PruneResult;
 }

@@ -498,3 +498,56 @@ pub struct MetricsReport {
     pub advice: Vec<Advice>,
     pub status: CollectionStatus,
 }
+
+// ---- Engine charts (issue 4, desktop panel; reused by PDF reports) ------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MetricsChartsRequest {
+    pub server: String,
+    /// Window the charts cover, e.g. `15m`, `1h`, `1d` (default `1h`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub since: Option<String>,
+    /// The viewer's offset from UTC in minutes, east positive (JavaScript:
+    /// `-new Date().getTimezoneOffset()`); the time axes show local time. Default 0 (UTC).
+    #[serde(default)]
+    #[ts(optional)]
+    pub utc_offset_minutes: Option<i32>,
+}
+
+/// One chart, drawn by the core.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Chart {
+    /// `checkpoints`, `buffers`, `archiver`, `lag_bytes`, `lag_time`.
+    pub id: String,
+    pub title: String,
+    /// A complete SVG document (every text escaped); show it as an image.
+    pub svg: String,
+    pub width: u32,
+    pub height: u32,
+    /// Set when the chart has nothing to plot yet, with the reason (also drawn in the SVG).
+    pub empty_message: Option<String>,
+}
+
+/// The Engine charts panel: every chart of one server over a window, the advice, and how
+/// collection is going.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EngineCharts {
+    pub server: String,
+    /// Start of the window.
+    pub since: DateTime<Utc>,
+    pub snapshots_in_window: i32,
+    /// Server time of the newest snapshot (also when older than the window); `None` before
+    /// the first.
+    pub latest_snapshot_at: Option<DateTime<Utc>>,
+    pub server_version_num: Option<i32>,
+    /// The newest snapshot was taken on a standby.
+    pub in_recovery: Option<bool>,
+    pub charts: Vec<Chart>,
+    /// Advice from the newest snapshot and the window's rates (as `metrics show`).
+    pub advice: Vec<Advice>,
+    pub status: CollectionStatus,
+}
