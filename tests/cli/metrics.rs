@@ -193,3 +193,158 @@ async fn collect_survives_a_failing_server_and_stops_on_ctrl_c() {
     ]);
     assert_eq!(run.code, 1);
 }
+
+/// `metrics export --format prometheus` on a 13 and an 18 server passes `promtool check
+/// metrics`; versions differ (NULL is left out, never 0); a failing server is still printed
+/// with `pganalytics_up 0` and its reason, and the command exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_prometheus_passes_promtool_on_13_and_18() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let (db13, db18) = tokio::join!(pganalytics_testkit::pg(13), pganalytics_testkit::pg(18));
+    let (db13, db18) = (db13.unwrap(), db18.unwrap());
+    env.run(&["server", "add", "db13", "--dsn", &db13.dsn("postgres")])
+        .ok();
+    env.run(&["server", "add", "db18", "--dsn", &db18.dsn("postgres")])
+        .ok();
+
+    let text13 = env
+        .run(&[
+            "metrics",
+            "export",
+            "--server",
+            "db13",
+            "--format",
+            "prometheus",
+        ])
+        .ok()
+        .stdout;
+    crate::support::promtool_check(&text13);
+    assert!(
+        text13.contains("pganalytics_up{server=\"db13\"} 1\n"),
+        "{text13}"
+    );
+    assert!(
+        text13.contains("pganalytics_buffers_backend_total{server=\"db13\"}"),
+        "{text13}"
+    );
+    // 13 has neither pg_stat_wal nor pg_stat_io nor num_done: left out.
+    for absent in [
+        "pganalytics_wal_bytes_total",
+        "pganalytics_io_",
+        "pganalytics_checkpoints_done_total",
+    ] {
+        assert!(!text13.contains(absent), "{absent} on 13: {text13}");
+    }
+
+    let text18 = env
+        .run(&["metrics", "export", "--server", "db18"])
+        .ok()
+        .stdout;
+    crate::support::promtool_check(&text18);
+    for present in [
+        "pganalytics_checkpoints_done_total{server=\"db18\"}",
+        "pganalytics_wal_bytes_total{server=\"db18\"}",
+        "pganalytics_io_reads_total{server=\"db18\",",
+        "pganalytics_buffers_backend_total{server=\"db18\"}",
+    ] {
+        assert!(text18.contains(present), "{present}: {text18}");
+    }
+    // 18 dropped pg_stat_wal's write/sync counters.
+    assert!(!text18.contains("pganalytics_wal_write_total"), "{text18}");
+
+    // Several servers in one scrape, one of them down.
+    let port = pganalytics_core::cluster::free_port().unwrap().to_string();
+    let dsn = format!("host=127.0.0.1 port={port} user=postgres");
+    env.run(&["server", "add", "down", "--dsn", &dsn, "--skip-check"])
+        .ok();
+    let run = env.run(&[
+        "metrics", "export", "--server", "db13", "--server", "db18", "--server", "down",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    crate::support::promtool_check(&run.stdout);
+    assert!(
+        run.stdout.contains("pganalytics_up{server=\"db13\"} 1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("pganalytics_up{server=\"down\"} 0"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("pganalytics_collection_error{server=\"down\",code=\"unreachable\""),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches("# TYPE pganalytics_up gauge").count(), 1);
+    assert!(
+        run.stderr.contains("error: down: cannot reach"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("1 of 3 servers"), "{}", run.stderr);
+
+    // Unknown server: nothing printed, exit 1; usage errors exit 2.
+    let run = env.run(&["metrics", "export", "--server", "ghost"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("no server named `ghost`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.run(&["metrics", "export"]).code, 2);
+    assert_eq!(
+        env.run(&[
+            "metrics",
+            "export",
+            "--server",
+            "db13",
+            "--format",
+            "openmetrics"
+        ])
+        .code,
+        2
+    );
+}
+
+/// `grafana export --out DIR` writes exactly the files checked in under `grafana/`.
+#[test]
+fn grafana_export_writes_the_checked_in_files() {
+    let env = Env::embedded();
+    let out = env.dir.path().join("grafana");
+    let out_str = out.to_str().unwrap();
+    let run = env.run(&["grafana", "export", "--out", out_str]).ok();
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(printed.len(), 4, "{}", run.stdout);
+    let root = pganalytics_testkit::repo_root().join("grafana");
+    for name in [
+        "dashboards/checkpoint-recovery.json",
+        "dashboards/wal-archiver.json",
+        "dashboards/replication-monitoring.json",
+        "alerting/wal-archiver-alerts.json",
+    ] {
+        let written = out.join(name);
+        assert!(
+            printed.contains(&written.to_str().unwrap()),
+            "{name} not printed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&written).unwrap(),
+            std::fs::read_to_string(root.join(name)).unwrap(),
+            "{name} differs from the checked-in file"
+        );
+    }
+    let json = env
+        .run(&["--json", "grafana", "export", "--out", out_str])
+        .ok()
+        .json();
+    assert_eq!(json.as_array().map(Vec::len), Some(4), "{json}");
+    // No repository is opened (nor an embedded cluster started) for this.
+    assert!(!env.data_dir().join("embedded").exists());
+    let run = env.run(&["grafana", "export"]);
+    assert_eq!(run.code, 2, "--out is required");
+}

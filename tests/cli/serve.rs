@@ -12,9 +12,14 @@ struct Daemon {
 
 impl Daemon {
     fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    fn start_with(env: &Env, extra: &[&str]) -> Daemon {
         let mut child = env
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -158,8 +163,26 @@ async fn daemon_serves_metrics_snapshot_and_report() {
         .stdout
         .trim()
         .to_string();
-    let daemon = Daemon::start(&env);
+    // The daemon collects db18 once at start, then not again within the test: wait for that
+    // first round so that the snapshot below is the newest.
+    let daemon = Daemon::start_with(&env, &["--interval", "1h"]);
     let http = reqwest::Client::new();
+    for attempt in 0.. {
+        let text = http
+            .get(format!("{}/metrics", daemon.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("pganalytics_up{server=\"db18\"} 1") {
+            break;
+        }
+        assert!(attempt < 100, "db18 never collected: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let snap = http
         .post(format!(
@@ -219,4 +242,109 @@ async fn daemon_serves_metrics_snapshot_and_report() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+/// `GET /metrics`: every registered server from memory, a server that is down shows
+/// `pganalytics_up 0` with the reason while the other has values, a server registered while
+/// the daemon runs is picked up at the next round, the text passes `promtool check metrics`,
+/// and the endpoint needs a token like the rest of the API.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_endpoint_serves_every_server_even_when_one_is_down() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    let target = pganalytics_testkit::pg(16).await.unwrap();
+    env.run(&["server", "add", "db16", "--dsn", &target.dsn("postgres")])
+        .ok();
+    let port = pganalytics_core::cluster::free_port().unwrap().to_string();
+    let dsn = format!("host=127.0.0.1 port={port} user=postgres");
+    env.run(&["server", "add", "down", "--dsn", &dsn, "--skip-check"])
+        .ok();
+    let token = env
+        .run(&["token", "create", "prometheus"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let daemon = Daemon::start_with(&env, &["--interval", "1s", "--keep", "7d"]);
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        let r = http
+            .get(format!("{}/metrics", daemon.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        r.text().await.unwrap()
+    };
+    let wait_for = |needle: &'static str| async move {
+        for _ in 0..100 {
+            let text = scrape().await;
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("`{needle}` never appeared in /metrics: {}", scrape().await);
+    };
+
+    let text = wait_for("pganalytics_up{server=\"down\"} 0").await;
+    let text = if text.contains("pganalytics_up{server=\"db16\"} 1") {
+        text
+    } else {
+        wait_for("pganalytics_up{server=\"db16\"} 1").await
+    };
+    assert!(
+        text.contains("pganalytics_checkpoints_timed_total{server=\"db16\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pganalytics_io_reads_total{server=\"db16\","),
+        "16 has pg_stat_io: {text}"
+    );
+    assert!(
+        !text.contains("pganalytics_checkpoints_done_total"),
+        "16 has no num_done: {text}"
+    );
+    let error = text
+        .lines()
+        .find(|l| l.starts_with("pganalytics_collection_error{server=\"down\""))
+        .unwrap_or_else(|| panic!("no reason for the down server: {text}"));
+    assert!(error.contains("code=\"unreachable\""), "{error}");
+    assert!(error.contains("reason=\"cannot reach"), "{error}");
+    assert!(
+        !text.contains("server_version_num{server=\"down\""),
+        "{text}"
+    );
+    crate::support::promtool_check(&text);
+
+    // Registered while running: collected at the next round.
+    let other = pganalytics_testkit::pg(13).await.unwrap();
+    env.run(&["server", "add", "db13", "--dsn", &other.dsn("postgres")])
+        .ok();
+    let text = wait_for("pganalytics_up{server=\"db13\"} 1").await;
+    assert!(
+        text.contains("pganalytics_server_version_num{server=\"db13\"} 13"),
+        "{text}"
+    );
+    assert!(text.contains("pganalytics_up{server=\"db16\"} 1"), "{text}");
+    crate::support::promtool_check(&text);
+
+    let anonymous = http
+        .get(format!("{}/metrics", daemon.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // The daemon stored what it collected.
+    let report = env
+        .run(&["--json", "metrics", "show", "--server", "db16"])
+        .ok()
+        .json();
+    assert!(report["snapshots_in_window"].as_i64().unwrap() >= 1);
 }

@@ -44,8 +44,42 @@ pub enum Command {
     /// Engine metrics: snapshots of the statistics views, rates and advice.
     #[command(subcommand)]
     Metrics(MetricsCommand),
-    /// Run the headless daemon (HTTP API).
+    /// Grafana dashboards and alert rules over the repository.
+    #[command(subcommand)]
+    Grafana(GrafanaCommand),
+    /// Run the headless daemon: HTTP API, collection of every server, Prometheus `/metrics`.
     Serve(ServeArgs),
+    /// Benchmarks (for developers; results go to docs/BENCHMARKS.md).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrafanaCommand {
+    /// Write the three dashboards and the WAL archiver alert rules under DIR (prints the paths).
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Snapshot latency and CPU against prometheus-postgres-exporter on the same server.
+    Metrics(BenchMetricsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMetricsArgs {
+    /// Major version of the PostgreSQL server the benchmark starts.
+    #[arg(long, default_value_t = 16)]
+    pub major: u32,
+    /// Snapshots and scrapes to time (after a warm-up of 20 each).
+    #[arg(long, default_value_t = 500)]
+    pub runs: usize,
+    /// The exporter's binary.
+    #[arg(long, default_value = "/usr/bin/prometheus-postgres-exporter")]
+    pub exporter: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +126,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8432", value_name = "ADDR")]
     pub listen: String,
+    /// Time between two collections of each registered server (e.g. 15s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub interval: String,
+    /// Snapshot retention: older snapshots are deleted once an hour (e.g. 30d).
+    #[arg(long, value_name = "DURATION", default_value = "30d")]
+    pub keep: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +153,16 @@ pub enum MetricsCommand {
     /// Take snapshots every interval until interrupted (Ctrl-C). A failing server is reported
     /// and retried at the next interval; other servers go on.
     Collect(CollectArgs),
+    /// Collect fresh values once and print them in the Prometheus text format (one scrape).
+    /// Exits 1 when a server could not be collected; its `pganalytics_up 0` and the reason
+    /// are printed all the same.
+    Export {
+        /// Server to export; repeat for several.
+        #[arg(long, value_name = "NAME", required = true)]
+        server: Vec<String>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Prometheus)]
+        format: ExportFormat,
+    },
     /// Delete snapshots older than a retention period (with all their rows).
     Prune {
         /// Keep this much history (e.g. 30d).
@@ -122,6 +172,12 @@ pub enum MetricsCommand {
         #[arg(long, value_name = "NAME")]
         server: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The Prometheus text exposition format 0.0.4.
+    Prometheus,
 }
 
 #[derive(Debug, Args)]

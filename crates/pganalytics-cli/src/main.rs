@@ -3,13 +3,17 @@
 //!
 //! Exit status: 0 success, 1 error, 2 usage error (clap), 3 a verification found damage.
 
+mod bench;
 mod cli;
 mod collect;
 mod output;
 mod serve;
 
 use clap::Parser;
-use cli::{Cli, Command, MetricsCommand, RepoCommand, ServerCommand, TokenCommand};
+use cli::{
+    BenchCommand, Cli, Command, ExportFormat, GrafanaCommand, MetricsCommand, RepoCommand,
+    ServerCommand, TokenCommand,
+};
 use output::Output;
 use pganalytics_core::api::{
     Api, ApiOptions, Empty, MetricsPruneRequest, MetricsShowRequest, MetricsSnapshotRequest,
@@ -76,6 +80,15 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
         });
         return Ok(());
     }
+    if let Command::Grafana(GrafanaCommand::Export { out: dir }) = &cli.command {
+        // Files generated from code: no repository needed.
+        out.paths(&pganalytics_core::grafana::export(dir)?);
+        return Ok(());
+    }
+    if let Command::Bench(BenchCommand::Metrics(args)) = cli.command {
+        // Starts its own server and repository database.
+        return bench::metrics(args).await;
+    }
     let api = Api::open(options).await?;
     if let Command::Serve(args) = cli.command {
         return serve::run(std::sync::Arc::new(api), args).await;
@@ -139,11 +152,50 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
                 &api.metrics_prune(MetricsPruneRequest { keep, server })
                     .await?,
             ),
+            MetricsCommand::Export { server, format } => {
+                let ExportFormat::Prometheus = format;
+                export_prometheus(api, &server, out).await?;
+            }
             // Handled in run(): collection tasks share the Api.
             MetricsCommand::Collect(_) => {}
         },
-        // Handled in run(): the daemon owns the Api.
-        Command::Serve(_) => {}
+        // Handled in run(): the daemon owns the Api; the others need no repository.
+        Command::Serve(_) | Command::Grafana(_) | Command::Bench(_) => {}
     }
     Ok(())
+}
+
+/// `metrics export`: collect each server once (storing the snapshot, like any collection) and
+/// print one scrape. A server that fails still appears (`pganalytics_up 0` and the reason), so
+/// a node_exporter textfile or a cron job sees the failure; the exit status is then 1.
+async fn export_prometheus(api: &Api, servers: &[String], out: &Output) -> Result<(), Error> {
+    use pganalytics_core::metrics::prometheus::{collect_into, render, ServerState};
+    // Unknown names fail before anything is collected.
+    let mut collectors = Vec::new();
+    for name in servers {
+        collectors.push(api.metrics_collector(name).await?);
+    }
+    let mut states = Vec::new();
+    let mut failed: Option<Error> = None;
+    for mut collector in collectors {
+        let mut state = ServerState::new(collector.server());
+        if let Err(e) = collect_into(&mut collector, api.repository(), &mut state).await {
+            out.collect_failed(collector.server(), &e);
+            failed.get_or_insert(e);
+        }
+        collector.close().await;
+        states.push(state);
+    }
+    print!("{}", render(&states));
+    match failed {
+        Some(e) => Err(Error::new(
+            e.code,
+            format!(
+                "{} of {} servers could not be collected",
+                states.iter().filter(|s| !s.up()).count(),
+                states.len()
+            ),
+        )),
+        None => Ok(()),
+    }
 }

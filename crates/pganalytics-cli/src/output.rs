@@ -42,6 +42,16 @@ impl Output {
         }
     }
 
+    /// Files written: one path a line, or a JSON list.
+    pub fn paths(&self, paths: &[String]) {
+        if self.json {
+            return self.print_json(&paths);
+        }
+        for p in paths {
+            println!("{p}");
+        }
+    }
+
     pub fn server_added(&self, s: &ServerSummary) {
         if self.json {
             return self.print_json(s);

@@ -1,17 +1,24 @@
-//! `pganalytics serve`: the headless daemon. Later issues add the sprint board's endpoints,
-//! scheduled jobs and `/metrics` here; each handler only translates HTTP to one `Api` call.
+//! `pganalytics serve`: the headless daemon. It collects the engine metrics of every
+//! registered server on its interval ([`collect`]) and serves the HTTP API and the Prometheus
+//! `/metrics`; each handler only translates HTTP to one `Api` call (or, for `/metrics`, renders
+//! what the collection holds in memory).
 
+mod collect;
 mod error;
 mod routes;
 
 use crate::cli::ServeArgs;
 use pganalytics_core::api::Api;
 use pganalytics_core::{Error, ErrorCode};
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 pub use routes::router;
 
 pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
+    // Bad durations are refused before anything starts.
+    let interval = pganalytics_core::metrics::parse_duration(&args.interval)?;
+    pganalytics_core::metrics::parse_duration(&args.keep)?;
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -37,10 +44,16 @@ pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
     tracing::info!(address = %local, repository = %api.repository().location(), "pganalytics daemon listening");
     // Tests and scripts read this line to learn the port when --listen used port 0.
     println!("listening on http://{local}");
-    axum::serve(listener, router(api.clone()))
+    let registry = collect::Registry::default();
+    let collection = collect::run(api.clone(), registry.clone(), interval, args.keep.clone());
+    let serving = axum::serve(listener, router(api.clone(), registry))
         .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::internal(format!("serve HTTP: {e}")))?;
+        .into_future();
+    // Collection never ends on its own; when serving stops, dropping it stops every task.
+    tokio::select! {
+        served = serving => served.map_err(|e| Error::internal(format!("serve HTTP: {e}")))?,
+        _ = collection => {}
+    }
     api.repository().close().await;
     tracing::info!("pganalytics daemon stopped");
     Ok(())

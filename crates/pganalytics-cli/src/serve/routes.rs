@@ -1,10 +1,11 @@
 //! Routes of the daemon and the OpenAPI document generated from them.
 
+use super::collect::Registry;
 use super::error::ApiError;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pganalytics_core::api::{
@@ -21,7 +22,7 @@ type AppState = Arc<Api>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pgAnalytics daemon API", description = "Headless pgAnalytics: the same core as the desktop app and the CLI."),
-    paths(healthz, version, servers, repository, metrics_snapshot, metrics_show),
+    paths(healthz, version, servers, repository, metrics_snapshot, metrics_show, prometheus_metrics),
     components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport, pganalytics_core::Error, pganalytics_core::ErrorCode)),
     modifiers(&BearerAuth),
 )]
@@ -46,8 +47,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-pub fn router(api: AppState) -> Router {
+pub fn router(api: AppState, registry: Registry) -> Router {
     let authenticated = Router::new()
+        .route("/metrics", get(prometheus_metrics))
         .route("/api/v1/version", get(version))
         .route("/api/v1/servers", get(servers))
         .route("/api/v1/repository", get(repository))
@@ -59,7 +61,8 @@ pub fn router(api: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_token,
-        ));
+        ))
+        .layer(Extension(registry));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(|| async { Json(openapi()) }))
@@ -156,4 +159,23 @@ async fn metrics_show(
         })
         .await?,
     ))
+}
+
+/// Engine metrics of every registered server, in the Prometheus text format.
+///
+/// Renders the values the daemon collected last (no database is queried per scrape). Needs a
+/// token like every other endpoint: in Prometheus, `authorization: { credentials_file: … }`.
+#[utoipa::path(get, path = "/metrics", security(("bearer" = [])),
+    responses((status = 200, description = "Prometheus text exposition: `pganalytics_up{server}`, `pganalytics_collection_error{server,code,reason,hint}`, counters and gauges of each server", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, body = pganalytics_core::Error)))]
+async fn prometheus_metrics(Extension(registry): Extension<Registry>) -> Response {
+    let body = super::collect::render(&registry).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            pganalytics_core::metrics::prometheus::CONTENT_TYPE,
+        )],
+        body,
+    )
+        .into_response()
 }

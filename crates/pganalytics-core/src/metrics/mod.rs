@@ -9,12 +9,14 @@
 //!   one repository transaction, and records the outcome per server.
 //! - [`rates`] turns cumulative counters into deltas and rates; [`advice`] into actions.
 //! - [`report`] reads a server's latest snapshot, rates and status back; [`retention`] prunes.
+//! - [`prometheus`] renders the latest values of many servers in the Prometheus text format.
 
 pub mod advice;
 pub mod archiver;
 pub mod bgwriter;
 pub mod duration;
 pub mod io;
+pub mod prometheus;
 pub mod rates;
 pub mod replication;
 pub mod report;

@@ -93,6 +93,25 @@ impl Collector {
         ))
     }
 
+    /// The server-side process id of the collector's connection (connecting first if needed),
+    /// so that a benchmark can read that backend's CPU time from `/proc`.
+    pub async fn backend_pid(&mut self, repo: &Repository) -> Result<i32> {
+        if self.conn.is_none() {
+            let mut conn = crate::server::connect(repo, &self.name).await?;
+            super::prepare_connection(&mut conn).await?;
+            self.conn = Some(conn);
+        }
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::internal("the collector has no connection"))?;
+        let pid: i32 = sqlx::query("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        Ok(pid)
+    }
+
     /// Close the kept connection.
     pub async fn close(&mut self) {
         if let Some(c) = self.conn.take() {
