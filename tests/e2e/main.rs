@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo test -p pganalytics-desktop --test e2e` (needs xvfb, webkit2gtk-driver and
 //! `cargo install tauri-driver --locked`; `scripts/run-app` lists the packages). Artefacts land in
-//! `artifacts/` at the repository root: `e2e-servers.png` (the Servers panel after a check) and
+//! `artifacts/` at the repository root: `e2e-servers.png` (the Servers panel after a check),
+//! `e2e-engine-charts.png` (the Engine charts panel collecting from that server) and
 //! `e2e-tauri-driver.log` (the driver's and the app's logs).
 
 mod procs;
@@ -177,7 +178,9 @@ async fn servers_panel_adds_and_checks_a_real_server() -> Result<()> {
     .await
     .with_context(|| format!("see {}", log.display()))?;
 
-    let result = drive(&s, &display, &dsn, version_num, &version).await;
+    let server_pool = server.pool("postgres").await?;
+    let result = drive(&s, &display, &dsn, version_num, &version, &server_pool).await;
+    server_pool.close().await;
     if let Err(e) = &result {
         eprintln!("e2e: failed: {e:#}");
         let _ = screenshot(&s, &display, "e2e-failure.png").await;
@@ -193,6 +196,7 @@ async fn drive(
     dsn: &str,
     version_num: i32,
     version: &str,
+    server_pool: &sqlx::PgPool,
 ) -> Result<()> {
     // The window renders before the repository is up; the Servers panel is the default.
     text_of(s, "[data-testid=panel-servers] h1", UI_TIMEOUT).await?;
@@ -316,6 +320,9 @@ async fn drive(
 
     screenshot(s, display, "e2e-servers.png").await?;
 
+    engine_charts(s, display, server_pool).await?;
+    click(s, "[data-testid=nav-servers]").await?;
+
     // Remove it again (with the inline confirmation).
     click(s, &format!("{row} [data-testid=server-remove]")).await?;
     click(s, &format!("{row} [data-testid=server-remove-confirm]")).await?;
@@ -326,5 +333,138 @@ async fn drive(
     )
     .await?;
     text_of(s, "[data-testid=list-empty]", UI_TIMEOUT).await?;
+    Ok(())
+}
+
+/// Number of `fill="COLOR"` elements in the SVG shown by the chart `id`'s image (0 until it
+/// has decoded), read in the page: the image is inert, so its SVG is read from its data URL.
+async fn chart_fills(s: &Session, id: &str, color: &str) -> Result<Option<usize>> {
+    let value = s
+        .execute(
+            "const img = document.querySelector(`[data-testid=chart-${arguments[0]}] img`);
+             if (!img || !img.complete || img.naturalWidth === 0) return null;
+             const svg = decodeURIComponent(img.src.slice(img.src.indexOf(',') + 1));
+             if (!svg.startsWith('<svg')) return null;
+             return svg.split(`fill=\"${arguments[1]}\"`).length - 1;",
+            vec![id.into(), color.into()],
+        )
+        .await?;
+    Ok(value.as_u64().and_then(|n| usize::try_from(n).ok()))
+}
+
+/// The Engine charts panel for the added server: it collects by itself (first snapshot at
+/// once, the second a few seconds later), draws every chart, and charts the checkpoints the
+/// server is made to take meanwhile.
+async fn engine_charts(s: &Session, display: &str, server: &sqlx::PgPool) -> Result<()> {
+    // Something to chart: writes and a checkpoint before and while the panel collects.
+    let work = |pool: sqlx::PgPool| async move {
+        for sql in [
+            "CREATE TABLE IF NOT EXISTS e2e_churn AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 20000) g",
+            "UPDATE e2e_churn SET pad = md5(pad)",
+            "CHECKPOINT",
+        ] {
+            sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .with_context(|| format!("run `{sql}` on the monitored server"))?;
+        }
+        anyhow::Ok(())
+    };
+    work(server.clone()).await?;
+
+    click(s, "[data-testid=nav-charts]").await?;
+    text_of(s, "[data-testid=panel-charts] h1", UI_TIMEOUT).await?;
+    let chosen = wait_for("the server to be chosen", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=charts-server]").await? else {
+            return Ok(None);
+        };
+        let v = s
+            .execute(
+                "return arguments[0].value;",
+                vec![serde_json::json!({ "element-6066-11e4-a52e-4f735466cecf": el.id() })],
+            )
+            .await?;
+        Ok(v.as_str().filter(|v| !v.is_empty()).map(str::to_string))
+    })
+    .await?;
+    ensure!(
+        chosen == SERVER_NAME,
+        "the only server must be chosen, the panel shows {chosen}"
+    );
+    let note = text_of(s, "[data-testid=charts-collecting]", UI_TIMEOUT).await?;
+    ensure!(
+        note.contains("while this panel is open"),
+        "the panel must say that it collects while open: {note}"
+    );
+    // The first snapshot is in; make the server checkpoint before the next one.
+    wait_for("the first snapshot", UI_TIMEOUT, || async {
+        let text = text_of(s, "[data-testid=charts-latest]", UI_TIMEOUT).await?;
+        Ok(text.starts_with("last snapshot").then_some(()))
+    })
+    .await?;
+    work(server.clone()).await?;
+
+    // Every chart is there, and the checkpoints chart shows requested checkpoints as bars
+    // (the legend swatch is one orange rectangle; bars are more). Snapshots come every 15 s
+    // once two exist, so allow for two rounds.
+    let bars = wait_for(
+        "requested checkpoints drawn in the checkpoints chart",
+        Duration::from_secs(45),
+        || async {
+            let n = chart_fills(s, "checkpoints", "#E07B10").await?;
+            Ok(n.filter(|n| *n >= 2))
+        },
+    )
+    .await?;
+    eprintln!("e2e: checkpoints chart shows {} requested bar(s)", bars - 1);
+    let figures = s.find_all("[data-testid=charts-grid] figure").await?;
+    ensure!(figures.len() == 5, "five charts, found {}", figures.len());
+    for id in [
+        "checkpoints",
+        "buffers",
+        "archiver",
+        "lag_bytes",
+        "lag_time",
+    ] {
+        let fills = wait_for(
+            &format!("the `{id}` chart to render"),
+            UI_TIMEOUT,
+            || async { chart_fills(s, id, "#FFFFFF").await },
+        )
+        .await?;
+        ensure!(fills >= 1, "`{id}` is an SVG with a background");
+    }
+    let fig = s
+        .find("[data-testid=chart-checkpoints]")
+        .await?
+        .context("checkpoints chart")?;
+    ensure!(
+        s.attribute(&fig, "data-empty").await?.as_deref() == Some("false"),
+        "the checkpoints chart has data after two snapshots"
+    );
+    let img = s
+        .find("[data-testid=chart-checkpoints] img")
+        .await?
+        .context("checkpoints image")?;
+    let alt = s.attribute(&img, "alt").await?.unwrap_or_default();
+    ensure!(
+        alt.starts_with("Checkpoints"),
+        "the checkpoints chart's title is its text alternative: {alt}"
+    );
+    // No standby: the lag charts say so rather than draw an empty axis.
+    let lag = s
+        .find("[data-testid=chart-lag_bytes]")
+        .await?
+        .context("lag chart")?;
+    ensure!(s.attribute(&lag, "data-empty").await?.as_deref() == Some("true"));
+    // Advice area and no collection error for a healthy superuser connection.
+    text_of(s, "[data-testid=charts-advice] h2", UI_TIMEOUT).await?;
+    ensure!(
+        s.find("[data-testid=charts-collect-error]")
+            .await?
+            .is_none(),
+        "collection from the test server must not fail"
+    );
+    screenshot(s, display, "e2e-engine-charts.png").await?;
     Ok(())
 }

@@ -17,6 +17,13 @@ pub struct Session {
 #[derive(Clone, Debug)]
 pub struct Element(String);
 
+impl Element {
+    /// The WebDriver reference, to pass the element to [`Session::execute`].
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Session {
     /// `POST /session` asking tauri-driver to launch `application`.
     pub async fn start(driver_url: &str, application: &str) -> Result<Session> {
@@ -125,6 +132,18 @@ impl Session {
         )
         .await?;
         Ok(())
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its
+    /// value: for what CSS selectors cannot tell, such as whether an image has decoded.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+        .context("execute a script in the page")
     }
 
     /// PNG of the window.

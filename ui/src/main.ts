@@ -5,6 +5,7 @@ import { h, replace } from "./dom";
 import { errorTitle } from "./errors";
 import { benchMark, call, startupStatus, toCoreError } from "./ipc";
 import { PLANNED, renderPlanned } from "./panels/planned";
+import { renderCharts } from "./panels/charts";
 import { renderServers } from "./panels/servers";
 
 benchMark("script_started");
@@ -17,6 +18,7 @@ interface Route {
 
 const ROUTES: Route[] = [
   { key: "servers", label: "Servers", render: renderServers },
+  { key: "charts", label: "Engine charts", render: renderCharts },
   ...Object.entries(PLANNED).map(([key, panel]) => ({
     key,
     label: panel.title,
@@ -64,7 +66,7 @@ function show(): void {
           "aria-current": r.key === key ? "page" : undefined,
         },
         r.label,
-        r.key === "servers" ? null : h("span", { class: "nav-soon" }, "soon"),
+        r.key in PLANNED ? h("span", { class: "nav-soon" }, "soon") : null,
       ),
     ),
   );

@@ -11,18 +11,6 @@ export interface PlannedPanel {
 }
 
 export const PLANNED: Record<string, PlannedPanel> = {
-  charts: {
-    title: "Engine charts",
-    release: "0.2",
-    summary:
-      "Charts of what the PostgreSQL engine is doing, from snapshots pgAnalytics takes of every monitored server.",
-    items: [
-      "Background writer and checkpoints: scheduled vs. requested checkpoints, write and sync time, buffers written",
-      "WAL archiver: archived and failed segments, last failure, archive lag",
-      "Replication: standbys, sync state, write/flush/replay lag",
-      "Works on PostgreSQL 13 to 18 (including the view changes of 17 and 18); Prometheus export and Grafana dashboards",
-    ],
-  },
   audit: {
     title: "Audit log",
     release: "0.3",

@@ -268,9 +268,10 @@ fn max_value(series: &[Series]) -> f64 {
 pub fn build(points: &[SnapshotValues], window: (DateTime<Utc>, DateTime<Utc>)) -> Vec<ChartData> {
     let x_range = match (points.first(), points.last()) {
         (Some(a), Some(b)) if points.len() >= 2 => {
+            // From the first snapshot to the newest: the first intervals fill the chart
+            // rather than sit at the edge of a mostly empty hour.
             let (a, b) = (secs(a.collected_at), secs(b.collected_at));
-            // At least a minute wide: two snapshots a few seconds apart still read as time.
-            (a.min(b - 60.0), b)
+            (a.min(b - 10.0), b)
         }
         _ => (secs(window.0), secs(window.1)),
     };

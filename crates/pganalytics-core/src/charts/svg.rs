@@ -142,18 +142,20 @@ fn draw<DB: DrawingBackend>(
             for s in &chart.series {
                 let color = rgb(s.color);
                 for segment in &s.segments {
-                    if let [only] = segment.as_slice() {
-                        // A lone valid interval between gaps: a dot, or it would be invisible.
-                        c.draw_series(std::iter::once(Circle::new(
-                            (only.to, only.value),
-                            3,
-                            color.filled(),
-                        )))?;
+                    // A rate holds over its whole interval: drawn as a step (flat from the
+                    // interval's start to its end). A gauge is a point in time.
+                    let path: Vec<(f64, f64)> = segment
+                        .iter()
+                        .flat_map(|p| {
+                            let step = (p.from < p.to).then_some((p.from, p.value));
+                            step.into_iter().chain(std::iter::once((p.to, p.value)))
+                        })
+                        .collect();
+                    if let [only] = path.as_slice() {
+                        // A lone gauge value between gaps: a dot, or it would be invisible.
+                        c.draw_series(std::iter::once(Circle::new(*only, 3, color.filled())))?;
                     } else {
-                        c.draw_series(LineSeries::new(
-                            segment.iter().map(|p| (p.to, p.value)),
-                            color.stroke_width(2),
-                        ))?;
+                        c.draw_series(LineSeries::new(path, color.stroke_width(2)))?;
                     }
                 }
             }
