@@ -4,7 +4,8 @@
 //! Run: `cargo test -p pganalytics-desktop --test e2e` (needs xvfb, webkit2gtk-driver and
 //! `cargo install tauri-driver --locked`; `scripts/run-app` lists the packages). Artefacts land in
 //! `artifacts/` at the repository root: `e2e-servers.png` (the Servers panel after a check),
-//! `e2e-engine-charts.png` (the Engine charts panel collecting from that server) and
+//! `e2e-engine-charts.png` (the Engine charts panel collecting from that server),
+//! `e2e-engine-charts-error.png` (the panel for a server that is down) and
 //! `e2e-tauri-driver.log` (the driver's and the app's logs).
 
 mod procs;
@@ -322,6 +323,7 @@ async fn drive(
 
     engine_charts(s, display, server_pool).await?;
     click(s, "[data-testid=nav-servers]").await?;
+    engine_charts_of_a_server_that_is_down(s, display).await?;
 
     // Remove it again (with the inline confirmation).
     click(s, &format!("{row} [data-testid=server-remove]")).await?;
@@ -334,6 +336,77 @@ async fn drive(
     .await?;
     text_of(s, "[data-testid=list-empty]", UI_TIMEOUT).await?;
     Ok(())
+}
+
+/// A server registered while down: the panel shows the collection error with its hint and
+/// "no data yet" charts; then the server is removed again. Starts and ends on Servers.
+async fn engine_charts_of_a_server_that_is_down(s: &Session, display: &str) -> Result<()> {
+    const DOWN: &str = "e2e-down";
+    let port = procs::free_port()?;
+    click(s, "[data-testid=server-skip-check]").await?;
+    add_server(
+        s,
+        DOWN,
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"),
+    )
+    .await?;
+    let row = format!("[data-testid=server-row][data-server=\"{DOWN}\"]");
+    text_of(
+        s,
+        &format!("{row} [data-testid=server-row-name]"),
+        UI_TIMEOUT,
+    )
+    .await?;
+
+    click(s, "[data-testid=nav-charts]").await?;
+    wait_for("the down server among the choices", UI_TIMEOUT, || async {
+        Ok(s.find(&format!(
+            "[data-testid=charts-server] option[value=\"{DOWN}\"]"
+        ))
+        .await?
+        .map(|_| ()))
+    })
+    .await?;
+    let select = s
+        .find("[data-testid=charts-server]")
+        .await?
+        .context("server select")?;
+    // Choose it as a person would: the select's value changes and it fires `change`.
+    s.execute(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'));",
+        vec![
+            serde_json::json!({ "element-6066-11e4-a52e-4f735466cecf": select.id() }),
+            DOWN.into(),
+        ],
+    )
+    .await?;
+    let code = wait_for("the collection error", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=charts-collect-error]").await? else {
+            return Ok(None);
+        };
+        s.attribute(&el, "data-code").await
+    })
+    .await?;
+    ensure!(code == "unreachable", "a closed port gave code {code}");
+    let hint = text_of(s, "[data-testid=charts-collect-error-hint]", UI_TIMEOUT).await?;
+    ensure!(!hint.trim().is_empty(), "the error needs a hint");
+    let fig = wait_for("the checkpoints chart", UI_TIMEOUT, || async {
+        s.find("[data-testid=chart-checkpoints]").await
+    })
+    .await?;
+    ensure!(
+        s.attribute(&fig, "data-empty").await?.as_deref() == Some("true"),
+        "no snapshot of a server that is down: the chart says no data yet"
+    );
+    screenshot(s, display, "e2e-engine-charts-error.png").await?;
+
+    click(s, "[data-testid=nav-servers]").await?;
+    click(s, &format!("{row} [data-testid=server-remove]")).await?;
+    click(s, &format!("{row} [data-testid=server-remove-confirm]")).await?;
+    wait_for("the down server to leave the list", UI_TIMEOUT, || async {
+        Ok(s.find(&row).await?.is_none().then_some(()))
+    })
+    .await
 }
 
 /// Number of `fill="COLOR"` elements in the SVG shown by the chart `id`'s image (0 until it
