@@ -476,6 +476,11 @@ async fn engine_charts(s: &Session, display: &str, server: &sqlx::PgPool) -> Res
     })
     .await?;
     work(server.clone()).await?;
+    // Two more requested checkpoints: three in the window outnumber the timed ones, which
+    // the advice reports (raise max_wal_size).
+    for _ in 0..2 {
+        sqlx::query("CHECKPOINT").execute(server).await?;
+    }
 
     // Every chart is there, and the checkpoints chart shows requested checkpoints as bars
     // (the legend swatch is one orange rectangle; bars are more). Snapshots come every 15 s
@@ -530,8 +535,23 @@ async fn engine_charts(s: &Session, display: &str, server: &sqlx::PgPool) -> Res
         .await?
         .context("lag chart")?;
     ensure!(s.attribute(&lag, "data-empty").await?.as_deref() == Some("true"));
-    // Advice area and no collection error for a healthy superuser connection.
-    text_of(s, "[data-testid=charts-advice] h2", UI_TIMEOUT).await?;
+    // The advice names the setting to change; no collection error for a healthy superuser
+    // connection.
+    let advice = wait_for("checkpoint advice", Duration::from_secs(45), || async {
+        for item in s.find_all("[data-testid=charts-advice-item]").await? {
+            let text = s.text(&item).await?;
+            if text.contains("max_wal_size") {
+                let severity = s.attribute(&item, "data-severity").await?;
+                return Ok(Some((severity, text)));
+            }
+        }
+        Ok(None)
+    })
+    .await?;
+    ensure!(
+        advice.0.as_deref() == Some("warning"),
+        "requested checkpoints are a warning: {advice:?}"
+    );
     ensure!(
         s.find("[data-testid=charts-collect-error]")
             .await?

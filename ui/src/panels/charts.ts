@@ -53,7 +53,8 @@ export function renderCharts(container: HTMLElement): void {
   const statusArea = h("div", { "data-testid": "charts-status" });
   const adviceArea = h("div", { class: "card", "data-testid": "charts-advice" });
   const grid = h("div", { class: "charts-grid", "data-testid": "charts-grid" });
-  const body = h("div", {}, statusArea, grid, adviceArea);
+  // Advice before the charts: what to do is the point of looking.
+  const body = h("div", {}, statusArea, adviceArea, grid);
 
   const toolbar = h(
     "div",
