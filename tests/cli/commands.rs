@@ -106,18 +106,7 @@ async fn bad_input_exits_1_with_a_hint_and_changes_nothing() {
 /// The password given in a DSN never appears in output, and is used later from the keyring.
 #[tokio::test(flavor = "multi_thread")]
 async fn password_is_never_printed() {
-    let target = pganalytics_testkit::pg_with(
-        14,
-        ClusterOptions {
-            tcp_auth: Some("scram-sha-256".into()),
-            ..ClusterOptions::for_tests()
-        },
-    )
-    .await
-    .unwrap();
-    let admin = target.pool("postgres").await.unwrap();
-    sqlx::query("CREATE ROLE monitor LOGIN PASSWORD 'hunter2-Xy'")
-        .execute(&admin)
+    let target = pganalytics_testkit::pg_with_login(14, "monitor", "hunter2-Xy", None)
         .await
         .unwrap();
     let repo = pganalytics_testkit::pg(15).await.unwrap();
@@ -176,18 +165,7 @@ async fn no_keyring_service_points_to_pgpass() {
 /// A password from ~/.pgpass works the libpq way.
 #[tokio::test(flavor = "multi_thread")]
 async fn pgpass_supplies_the_password() {
-    let target = pganalytics_testkit::pg_with(
-        17,
-        ClusterOptions {
-            tcp_auth: Some("scram-sha-256".into()),
-            ..ClusterOptions::for_tests()
-        },
-    )
-    .await
-    .unwrap();
-    let admin = target.pool("postgres").await.unwrap();
-    sqlx::query("CREATE ROLE viaPgpass LOGIN PASSWORD 'from-file'")
-        .execute(&admin)
+    let target = pganalytics_testkit::pg_with_login(17, "viaPgpass", "from-file", None)
         .await
         .unwrap();
     let repo = pganalytics_testkit::pg(15).await.unwrap();

@@ -117,20 +117,10 @@ async fn add_and_check_the_machines_own_postgres() {
 /// for later connections; removing the server removes it from the keyring.
 #[tokio::test(flavor = "multi_thread")]
 async fn password_moves_to_the_keyring() {
-    let target = pganalytics_testkit::pg_with(
-        16,
-        ClusterOptions {
-            tcp_auth: Some("scram-sha-256".into()),
-            ..ClusterOptions::for_tests()
-        },
-    )
-    .await
-    .unwrap();
-    let admin = target.pool("postgres").await.unwrap();
-    sqlx::query("CREATE ROLE watcher LOGIN PASSWORD 'S3cr#t pass' IN ROLE pg_monitor")
-        .execute(&admin)
-        .await
-        .unwrap();
+    let target =
+        pganalytics_testkit::pg_with_login(16, "watcher", "S3cr#t pass", Some("pg_monitor"))
+            .await
+            .unwrap();
     let repo = pganalytics_testkit::pg(15).await.unwrap();
     let (api, _dir) = api_on(&repo).await;
     let port = target.cluster.port();
@@ -195,18 +185,7 @@ async fn password_moves_to_the_keyring() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_password_is_reported_and_nothing_is_stored() {
-    let target = pganalytics_testkit::pg_with(
-        15,
-        ClusterOptions {
-            tcp_auth: Some("scram-sha-256".into()),
-            ..ClusterOptions::for_tests()
-        },
-    )
-    .await
-    .unwrap();
-    let admin = target.pool("postgres").await.unwrap();
-    sqlx::query("CREATE ROLE app LOGIN PASSWORD 'right'")
-        .execute(&admin)
+    let target = pganalytics_testkit::pg_with_login(15, "app", "right", None)
         .await
         .unwrap();
     let repo = pganalytics_testkit::pg(15).await.unwrap();

@@ -105,6 +105,37 @@ pub async fn pg(major: u32) -> Result<TestCluster> {
     pg_with(major, ClusterOptions::for_tests()).await
 }
 
+/// A started cluster of `major` whose TCP connections need a password (SCRAM), with a login
+/// role `role` (optionally a member of `member_of`, e.g. `pg_monitor`).
+pub async fn pg_with_login(
+    major: u32,
+    role: &str,
+    password: &str,
+    member_of: Option<&str>,
+) -> Result<TestCluster> {
+    let cluster = pg_with(
+        major,
+        ClusterOptions {
+            tcp_auth: Some("scram-sha-256".into()),
+            ..ClusterOptions::for_tests()
+        },
+    )
+    .await?;
+    let admin = cluster.pool("postgres").await?;
+    let grant = member_of
+        .map(|r| format!(" IN ROLE {r}"))
+        .unwrap_or_default();
+    sqlx::query(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{}'{grant}",
+        password.replace('\'', "''")
+    ))
+    .execute(&admin)
+    .await
+    .context("create the login role")?;
+    admin.close().await;
+    Ok(cluster)
+}
+
 /// A started cluster of `major` with the given options.
 pub async fn pg_with(major: u32, options: ClusterOptions) -> Result<TestCluster> {
     let bins = tokio::task::spawn_blocking(move || pg_binaries(major)).await??;
