@@ -2,10 +2,8 @@
 //! no negative values across a statistics reset, names from the server escaped, and a clear
 //! "no data yet" before the first snapshots.
 
-use crate::support::api_on;
-use pganalytics_core::api::{
-    EngineCharts, MetricsChartsRequest, MetricsSnapshotRequest, ServerAddRequest, SnapshotValues,
-};
+use crate::support::{add, api_on, snap};
+use pganalytics_core::api::{EngineCharts, MetricsChartsRequest, SnapshotValues};
 use pganalytics_core::charts::{self, ChartKind};
 use pganalytics_core::cluster::ClusterOptions;
 use sqlx::Row;
@@ -18,20 +16,6 @@ const IDS: [&str; 5] = [
     "lag_bytes",
     "lag_time",
 ];
-
-fn add(name: &str, dsn: &str) -> ServerAddRequest {
-    ServerAddRequest {
-        name: name.into(),
-        dsn: dsn.into(),
-        skip_check: None,
-    }
-}
-
-fn snap(server: &str) -> MetricsSnapshotRequest {
-    MetricsSnapshotRequest {
-        server: server.into(),
-    }
-}
 
 fn charts_req(server: &str) -> MetricsChartsRequest {
     MetricsChartsRequest {

@@ -2,10 +2,10 @@
 //! snapshots in the repository, replication, archiving, resets, restarts and failures.
 
 use crate::each_major;
-use crate::support::api_on;
+use crate::support::{add, api_on, snap};
 use pganalytics_core::api::{
     AdviceSeverity, ArchiverValues, BgwriterValues, IoRow, MetricsPruneRequest, MetricsShowRequest,
-    MetricsSnapshotRequest, ServerAddRequest, SnapshotValues, WalValues,
+    ServerAddRequest, SnapshotValues, WalValues,
 };
 use pganalytics_core::cluster::ClusterOptions;
 use pganalytics_core::metrics;
@@ -13,20 +13,6 @@ use pganalytics_core::ErrorCode;
 use pganalytics_testkit::TestCluster;
 use sqlx::{Connection, Row};
 use std::time::Duration;
-
-fn add(name: &str, dsn: &str) -> ServerAddRequest {
-    ServerAddRequest {
-        name: name.into(),
-        dsn: dsn.into(),
-        skip_check: None,
-    }
-}
-
-fn snap(server: &str) -> MetricsSnapshotRequest {
-    MetricsSnapshotRequest {
-        server: server.into(),
-    }
-}
 
 fn show(server: &str) -> MetricsShowRequest {
     MetricsShowRequest {

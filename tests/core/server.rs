@@ -2,19 +2,11 @@
 //! Tests that store a password need an OS keyring: `scripts/test` runs them inside a D-Bus
 //! session with GNOME Keyring unlocked.
 
-use crate::support::api_on;
+use crate::support::{add, api_on};
 use pganalytics_core::api::{Empty, ServerAddRequest, ServerName};
 use pganalytics_core::cluster::ClusterOptions;
 use pganalytics_core::ErrorCode;
 use sqlx::Row;
-
-fn add(name: &str, dsn: &str) -> ServerAddRequest {
-    ServerAddRequest {
-        name: name.into(),
-        dsn: dsn.into(),
-        skip_check: None,
-    }
-}
 
 /// `server add` then `server check` report the real version and capabilities.
 async fn add_and_check(major: u32) {

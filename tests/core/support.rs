@@ -1,6 +1,6 @@
 //! Helpers shared by the core tests.
 
-use pganalytics_core::api::{Api, ApiOptions};
+use pganalytics_core::api::{Api, ApiOptions, MetricsSnapshotRequest, ServerAddRequest};
 use pganalytics_testkit::TestCluster;
 
 /// Repeat an `async fn(major: u32)` test on every supported major version.
@@ -54,4 +54,20 @@ pub async fn api_on(repo_cluster: &TestCluster) -> (Api, tempfile::TempDir) {
     .await
     .expect("open api");
     (api, dir)
+}
+
+/// A request to register `name` at `dsn`, connecting first.
+pub fn add(name: &str, dsn: &str) -> ServerAddRequest {
+    ServerAddRequest {
+        name: name.into(),
+        dsn: dsn.into(),
+        skip_check: None,
+    }
+}
+
+/// A request for one snapshot of `server`.
+pub fn snap(server: &str) -> MetricsSnapshotRequest {
+    MetricsSnapshotRequest {
+        server: server.into(),
+    }
 }
