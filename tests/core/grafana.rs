@@ -138,3 +138,18 @@ async fn every_panel_query_returns_rows_on_real_snapshots() {
     }
     assert!(checked >= 14, "every panel was checked ({checked})");
 }
+
+#[test]
+fn grafana_export_writes_the_checked_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = pganalytics_core::grafana::export(dir.path()).unwrap();
+    assert_eq!(written.len(), pganalytics_core::grafana::files().len());
+    let root = pganalytics_testkit::repo_root().join("grafana");
+    for (name, _) in pganalytics_core::grafana::files() {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            std::fs::read_to_string(root.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}

@@ -10,3 +10,4 @@ mod metrics;
 mod repository;
 mod server;
 mod support;
+mod token;
