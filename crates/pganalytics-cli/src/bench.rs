@@ -44,8 +44,13 @@ pub async fn metrics(args: BenchMetricsArgs) -> Result<(), Error> {
         ))
     })?;
     let work = Workdir::new()?;
-    let mut cluster =
-        Cluster::init(&bins, &work.0.join("cluster"), &ClusterOptions::for_tests()).await?;
+    let mut options = ClusterOptions::for_tests();
+    if args.statements {
+        options = options
+            .setting("shared_preload_libraries", "pg_stat_statements")
+            .setting("pg_stat_statements.track_planning", "on");
+    }
+    let mut cluster = Cluster::init(&bins, &work.0.join("cluster"), &options).await?;
     cluster.start().await?;
     let result = run(&args, &cluster, &work.0).await;
     if let Err(e) = cluster.stop().await {
@@ -122,14 +127,78 @@ async fn run(args: &BenchMetricsArgs, cluster: &Cluster, work: &Path) -> Result<
     })
     .await?;
 
+    if args.statements {
+        for sql in [
+            "CREATE EXTENSION pg_stat_statements",
+            // Only the benchmark's statements, not the set-up's.
+            "SELECT pg_stat_statements_reset()",
+        ] {
+            q(sql)
+                .execute(&control)
+                .await
+                .map_err(|e| Error::internal(format!("{sql}: {e}")))?;
+        }
+    }
     let ours = bench_ours(&api, &control, args.runs).await;
     api.repository().close().await;
     let ours = ours?;
+    let our_statements = if args.statements {
+        statements(&control, args.runs).await?
+    } else {
+        String::new()
+    };
     let theirs = bench_exporter(args, &control, port).await?;
+    let their_statements = if args.statements {
+        statements(&control, args.runs).await?
+    } else {
+        String::new()
+    };
     control.close().await;
 
     print_report(args, &version, &ours, &theirs);
+    if args.statements {
+        println!("\nServer time per snapshot, by statement (pg_stat_statements):\n");
+        print!("{our_statements}");
+        println!("\nServer time per exporter scrape, by statement:\n");
+        print!("{their_statements}");
+    }
     Ok(())
+}
+
+/// The statements of the last phase by server time (planning + execution) per run, then
+/// reset for the next phase.
+async fn statements(control: &sqlx::PgPool, runs: usize) -> Result<String, Error> {
+    let rows = sqlx::query(
+        "SELECT d.datname, s.calls, (s.total_plan_time + s.total_exec_time) / $1 AS per_run,
+                s.total_plan_time / $1 AS plan_per_run,
+                regexp_replace(left(s.query, 90), '\\s+', ' ', 'g') AS query
+         FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+         WHERE s.query NOT LIKE '%pg_stat_statements%'
+         ORDER BY per_run DESC LIMIT 8",
+    )
+    .bind((runs + WARM_UP) as f64)
+    .fetch_all(control)
+    .await
+    .map_err(|e| Error::internal(format!("read pg_stat_statements: {e}")))?;
+    let mut out = String::from(
+        "| database | calls | ms per run | of which planning | statement |\n|---|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let db: String = r.try_get(0).unwrap_or_default();
+        let calls: i64 = r.try_get(1).unwrap_or_default();
+        let per_run: f64 = r.try_get(2).unwrap_or_default();
+        let plan: f64 = r.try_get(3).unwrap_or_default();
+        let query: String = r.try_get(4).unwrap_or_default();
+        out.push_str(&format!(
+            "| {db} | {calls} | {per_run:.3} | {plan:.3} | `{}` |\n",
+            query.replace('|', "\\|")
+        ));
+    }
+    sqlx::query("SELECT pg_stat_statements_reset()")
+        .execute(control)
+        .await
+        .map_err(|e| Error::internal(format!("reset pg_stat_statements: {e}")))?;
+    Ok(out)
 }
 
 async fn bench_ours(api: &Api, control: &sqlx::PgPool, runs: usize) -> Result<Figures, Error> {

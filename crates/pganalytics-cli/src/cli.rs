@@ -80,6 +80,10 @@ pub struct BenchMetricsArgs {
     /// The exporter's binary.
     #[arg(long, default_value = "/usr/bin/prometheus-postgres-exporter")]
     pub exporter: PathBuf,
+    /// Load pg_stat_statements and print where the server time of each side goes (adds a
+    /// little overhead to both).
+    #[arg(long)]
+    pub statements: bool,
 }
 
 #[derive(Debug, Subcommand)]
