@@ -348,3 +348,85 @@ fn grafana_export_writes_the_checked_in_files() {
     let run = env.run(&["grafana", "export"]);
     assert_eq!(run.code, 2, "--out is required");
 }
+
+/// Per-standby and per-slot series: a primary with a streaming standby (PostgreSQL 17, after
+/// the checkpointer split) exports the standby's lag with its `application_name` and the slot's
+/// retained WAL; the standby exports its WAL receiver; both pass `promtool check metrics`.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_prometheus_of_a_primary_and_its_standby() {
+    let primary = pganalytics_testkit::pg(17).await.unwrap();
+    let standby = primary.standby().await.unwrap();
+    let pool = primary.pool("postgres").await.unwrap();
+    // Wait until the standby streams, so that pg_stat_replication has its row.
+    for attempt in 0.. {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(attempt < 200, "the standby never streamed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let env = Env::with_repository(&repo).await;
+    env.run(&[
+        "server",
+        "add",
+        "primary",
+        "--dsn",
+        &primary.dsn("postgres"),
+    ])
+    .ok();
+    env.run(&[
+        "server",
+        "add",
+        "standby",
+        "--dsn",
+        &standby.dsn("postgres"),
+    ])
+    .ok();
+    let text = env
+        .run(&[
+            "metrics", "export", "--server", "primary", "--server", "standby",
+        ])
+        .ok()
+        .stdout;
+    crate::support::promtool_check(&text);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in:\n{text}"))
+            .to_string()
+    };
+    let lag = line("pganalytics_replication_lag_bytes{server=\"primary\",application_name=\"");
+    assert!(lag.contains("client_addr=\"127.0.0.1\""), "{lag}");
+    let info = line("pganalytics_replication_standby_info{server=\"primary\"");
+    assert!(
+        info.contains("state=\"streaming\"") && info.contains("sync_state=\"async\""),
+        "{info}"
+    );
+    let slot = line("pganalytics_slot_retained_bytes{server=\"primary\",slot_name=\"standby_");
+    assert!(slot.contains("slot_type=\"physical\""), "{slot}");
+    line("pganalytics_slot_info{server=\"primary\"");
+    assert_eq!(
+        line("pganalytics_wal_receiver_streaming{server=\"standby\"}"),
+        "pganalytics_wal_receiver_streaming{server=\"standby\"} 1"
+    );
+    assert_eq!(
+        line("pganalytics_in_recovery{server=\"standby\"}"),
+        "pganalytics_in_recovery{server=\"standby\"} 1"
+    );
+    // A standby has no archiver lag (NULL) and no WAL receiver on the primary.
+    assert!(
+        !text.contains("pganalytics_archiver_lag_bytes{server=\"standby\"}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("pganalytics_wal_receiver_streaming{server=\"primary\"}"),
+        "{text}"
+    );
+}
