@@ -1,7 +1,6 @@
 //! Subcommands, exit statuses, JSON output and every bad input of the foundation issue.
 
 use crate::support::Env;
-use pganalytics_core::cluster::ClusterOptions;
 
 #[test]
 fn usage_errors_exit_2() {
