@@ -157,9 +157,9 @@ pub enum MetricsCommand {
     /// Take snapshots every interval until interrupted (Ctrl-C). A failing server is reported
     /// and retried at the next interval; other servers go on.
     Collect(CollectArgs),
-    /// Collect fresh values once and print them in the Prometheus text format (one scrape).
-    /// Exits 1 when a server could not be collected; its `pganalytics_up 0` and the reason
-    /// are printed all the same.
+    /// Collect fresh values once and print them in the Prometheus text format (one scrape);
+    /// the snapshot is stored like any other. Exits 1 when a server could not be collected;
+    /// its `pganalytics_up 0` and the reason are printed all the same.
     Export {
         /// Server to export; repeat for several.
         #[arg(long, value_name = "NAME", required = true)]
