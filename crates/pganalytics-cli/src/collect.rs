@@ -61,30 +61,12 @@ pub async fn run(api: Arc<Api>, args: CollectArgs, out: Output) -> Result<(), Er
             collector.close().await;
         });
     }
-    let keep = args.keep.clone();
-    let pruner = {
-        let api = api.clone();
-        async move {
-            let Some(keep) = keep else {
-                return std::future::pending::<()>().await;
-            };
-            let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                ticker.tick().await;
-                let req = MetricsPruneRequest {
-                    keep: keep.clone(),
-                    server: None,
-                };
-                match api.metrics_prune(req).await {
-                    Ok(r) if r.deleted_snapshots > 0 => tracing::info!(
-                        deleted = r.deleted_snapshots,
-                        "pruned snapshots older than {}",
-                        r.cutoff
-                    ),
-                    Ok(_) => {}
-                    Err(e) => out.collect_failed("(retention)", &e),
-                }
+    let pruner = async {
+        match args.keep.clone() {
+            Some(keep) => {
+                prune_hourly(api.clone(), keep, |e| out.collect_failed("(retention)", e)).await
             }
+            None => std::future::pending::<()>().await,
         }
     };
     let all_done = async { while tasks.join_next().await.is_some() {} };
@@ -102,4 +84,25 @@ pub async fn run(api: Arc<Api>, args: CollectArgs, out: Output) -> Result<(), Er
         ));
     }
     Ok(())
+}
+
+/// Apply snapshot retention now and every hour (`metrics collect --keep`, `serve --keep`).
+pub(crate) async fn prune_hourly(api: Arc<Api>, keep: String, on_error: impl Fn(&Error)) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let req = MetricsPruneRequest {
+            keep: keep.clone(),
+            server: None,
+        };
+        match api.metrics_prune(req).await {
+            Ok(r) if r.deleted_snapshots > 0 => tracing::info!(
+                deleted = r.deleted_snapshots,
+                "pruned snapshots older than {}",
+                r.cutoff
+            ),
+            Ok(_) => {}
+            Err(e) => on_error(&e),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! it without touching any database. Servers added while the daemon runs are picked up at the
 //! next round, removed ones are dropped. Snapshot retention runs once an hour.
 
-use pganalytics_core::api::{Api, Empty, MetricsPruneRequest};
+use pganalytics_core::api::{Api, Empty};
 use pganalytics_core::metrics::prometheus::{self, ServerState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,7 +18,9 @@ pub type Registry = Arc<RwLock<BTreeMap<String, ServerState>>>;
 /// Collect until the returned future is dropped (the daemon stops).
 pub async fn run(api: Arc<Api>, registry: Registry, interval: Duration, keep: String) {
     let mut tasks: HashMap<String, (uuid::Uuid, JoinHandle<()>)> = HashMap::new();
-    let pruner = tokio::spawn(prune_hourly(api.clone(), keep));
+    let pruner = tokio::spawn(crate::collect::prune_hourly(api.clone(), keep, |e| {
+        tracing::warn!("snapshot retention failed: {}", e.message)
+    }));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Abort the per-server tasks and the pruner when the daemon drops this future.
@@ -104,27 +106,6 @@ async fn collect_server(api: Arc<Api>, registry: Registry, name: String, interva
     }
 }
 
-async fn prune_hourly(api: Arc<Api>, keep: String) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        ticker.tick().await;
-        let req = MetricsPruneRequest {
-            keep: keep.clone(),
-            server: None,
-        };
-        match api.metrics_prune(req).await {
-            Ok(r) if r.deleted_snapshots > 0 => tracing::info!(
-                deleted = r.deleted_snapshots,
-                "pruned snapshots older than {}",
-                r.cutoff
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("snapshot retention failed: {}", e.message),
-        }
-    }
-}
-
-/// The `/metrics` body: every server, by name.
 pub async fn render(registry: &Registry) -> String {
     let states: Vec<ServerState> = registry.read().await.values().cloned().collect();
     prometheus::render(&states)
