@@ -15,6 +15,18 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// How many migrations the repository has (the `.sql` files in `migrations/`), so tests that
+/// check "all applied" need no update when a migration is added.
+pub fn migration_count() -> usize {
+    std::fs::read_dir(repo_root().join("migrations"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 static FETCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// Binaries of `major`, fetched into the cache when missing.
