@@ -42,6 +42,10 @@ impl Shell {
             let state = match Api::open(options_from_env()).await {
                 Ok(api) => {
                     tracing::info!("repository ready");
+                    // The OS user opened the console: an interactive session in the audit log.
+                    if let Err(e) = api.session_started().await {
+                        tracing::error!("audit: {e}");
+                    }
                     if bench {
                         log_bench_mark("repository_ready");
                     }
@@ -136,6 +140,7 @@ fn options_from_env() -> ApiOptions {
     ApiOptions {
         data_dir: non_empty("PGANALYTICS_DATA_DIR").map(PathBuf::from),
         repository: non_empty("PGANALYTICS_REPOSITORY"),
+        source: pganalytics_core::audit::Source::Desktop,
     }
 }
 

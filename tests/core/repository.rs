@@ -25,6 +25,7 @@ async fn embedded_default_is_created_then_reused() {
     let options = ApiOptions {
         data_dir: Some(data_dir.clone()),
         repository: None,
+        ..Default::default()
     };
     let api = Api::open(options.clone())
         .await
@@ -186,6 +187,7 @@ async fn repository_on_postgres_12_is_refused() {
     let err = match Api::open(ApiOptions {
         data_dir: Some(dir.path().join("data")),
         repository: Some(pg12.dsn("postgres")),
+        ..Default::default()
     })
     .await
     {
@@ -212,6 +214,7 @@ async fn unreachable_external_repository_is_a_clear_error() {
     let err = match Api::open(ApiOptions {
         data_dir: Some(dir.path().join("data")),
         repository: Some(format!("postgres://postgres@127.0.0.1:{port}/x")),
+        ..Default::default()
     })
     .await
     {
@@ -241,6 +244,7 @@ async fn data_dir_owned_by_someone_else_is_refused() {
     let err = match Api::open(ApiOptions {
         data_dir: Some(data.clone()),
         repository: None,
+        ..Default::default()
     })
     .await
     {

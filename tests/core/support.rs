@@ -50,6 +50,7 @@ pub async fn api_on(repo_cluster: &TestCluster) -> (Api, tempfile::TempDir) {
     let api = Api::open(ApiOptions {
         data_dir: Some(dir.path().join("data")),
         repository: Some(repo_cluster.dsn(&db)),
+        ..Default::default()
     })
     .await
     .expect("open api");

@@ -118,6 +118,7 @@ async fn run(args: &BenchMetricsArgs, cluster: &Cluster, work: &Path) -> Result<
         repository: Some(format!(
             "postgres://postgres@127.0.0.1:{port}/pganalytics_repo"
         )),
+        ..Default::default()
     })
     .await?;
     api.server_add(ServerAddRequest {

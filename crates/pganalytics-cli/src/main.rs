@@ -19,6 +19,7 @@ use pganalytics_core::api::{
     Api, ApiOptions, Empty, MetricsPruneRequest, MetricsShowRequest, MetricsSnapshotRequest,
     ServerAddRequest, ServerName, TokenCreateRequest,
 };
+use pganalytics_core::audit::Source;
 use pganalytics_core::Error;
 use std::process::ExitCode;
 
@@ -68,6 +69,10 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
     let options = ApiOptions {
         data_dir: cli.data_dir.clone(),
         repository: cli.repository.clone(),
+        source: match cli.command {
+            Command::Serve(_) => Source::Daemon,
+            _ => Source::Cli,
+        },
     };
     // Commands that must not open (or start) the repository.
     if let Command::Repo(RepoCommand::Stop) = &cli.command {
@@ -97,11 +102,11 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
         // Collection runs one task per server: they share the Api.
         let api = std::sync::Arc::new(api);
         let result = collect::run(api.clone(), args, *out).await;
-        api.repository().close().await;
+        api.close().await;
         return result;
     }
     let result = dispatch(&api, cli.command, out).await;
-    api.repository().close().await;
+    api.close().await;
     result
 }
 

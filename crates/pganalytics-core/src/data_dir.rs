@@ -22,6 +22,22 @@ pub struct Config {
     /// URI of an external repository database; `None` means the embedded cluster.
     /// Any password must come from the keyring, `.pgpass` or `PGPASSWORD`, not from here.
     pub repository: Option<String>,
+    /// Where the audit log's signing key and external checkpoints are.
+    pub audit: AuditConfig,
+}
+
+/// `[audit]` in config.toml: written by `pganalytics audit keygen`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The private key is in the OS keyring (the default once a key exists)...
+    pub key_in_keyring: bool,
+    /// ...or in this file (mode 0600).
+    pub key_file: Option<PathBuf>,
+    /// Public key (PEM) used by `audit verify` when `--public-key` is not given.
+    pub public_key: Option<PathBuf>,
+    /// Folder of the external checkpoints (default `<data-dir>/audit-checkpoints`).
+    pub checkpoints: Option<PathBuf>,
 }
 
 impl DataDir {

@@ -9,15 +9,19 @@
 //! - [`secrets`]: passwords in the OS keyring, never in the repository.
 //! - [`metrics`]: engine metrics collectors, snapshots, rates and advice.
 //! - [`charts`]: engine-metric charts drawn as SVG (desktop panel, later PDF reports).
+//! - [`audit`]: the tamper-evident audit log (hash chain, Merkle tree, signed checkpoints).
+//! - [`jobs`]: long operations with readable progress.
 //! - [`token`]: API tokens for the daemon (only hashes are stored).
 //! - [`data_dir`]: the local folder with config, embedded cluster and state.
 
 pub mod api;
+pub mod audit;
 pub mod charts;
 pub mod cluster;
 pub mod data_dir;
 pub mod error;
 pub mod grafana;
+pub mod jobs;
 pub mod metrics;
 pub mod repository;
 pub mod secrets;

@@ -1,8 +1,32 @@
 // Generated from crates/pganalytics-core/src/api/mod.rs (`commands!`). Do not edit.
+import type { AuditActivityRequest } from "./AuditActivityRequest";
+import type { AuditCheckpointInfo } from "./AuditCheckpointInfo";
+import type { AuditEraseRequest } from "./AuditEraseRequest";
+import type { AuditErased } from "./AuditErased";
+import type { AuditEvent } from "./AuditEvent";
+import type { AuditEventId } from "./AuditEventId";
+import type { AuditExportKeyRequest } from "./AuditExportKeyRequest";
+import type { AuditKeyInfo } from "./AuditKeyInfo";
+import type { AuditKeygenRequest } from "./AuditKeygenRequest";
+import type { AuditLogRequest } from "./AuditLogRequest";
+import type { AuditLogged } from "./AuditLogged";
+import type { AuditLogsRequest } from "./AuditLogsRequest";
+import type { AuditOutcome } from "./AuditOutcome";
+import type { AuditPage } from "./AuditPage";
+import type { AuditProof } from "./AuditProof";
+import type { AuditRetentionApplyRequest } from "./AuditRetentionApplyRequest";
+import type { AuditRetentionPolicy } from "./AuditRetentionPolicy";
+import type { AuditRetentionResult } from "./AuditRetentionResult";
+import type { AuditRetentionSetRequest } from "./AuditRetentionSetRequest";
+import type { AuditStatus } from "./AuditStatus";
+import type { AuditVerification } from "./AuditVerification";
+import type { AuditVerifyRequest } from "./AuditVerifyRequest";
 import type { CreatedToken } from "./CreatedToken";
 import type { Empty } from "./Empty";
 import type { EngineCharts } from "./EngineCharts";
 import type { Error } from "./Error";
+import type { JobId } from "./JobId";
+import type { JobStatus } from "./JobStatus";
 import type { MetricsChartsRequest } from "./MetricsChartsRequest";
 import type { MetricsPruneRequest } from "./MetricsPruneRequest";
 import type { MetricsReport } from "./MetricsReport";
@@ -19,7 +43,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { CreatedToken, Empty, EngineCharts, Error, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -47,4 +71,34 @@ export interface Commands {
   metrics_charts: { request: MetricsChartsRequest; response: EngineCharts };
   /** Delete engine-metric snapshots older than a retention period. */
   metrics_prune: { request: MetricsPruneRequest; response: PruneResult };
+  /** Record an event sent from outside (who did what to which resource). */
+  audit_log_event: { request: AuditLogRequest; response: AuditLogged };
+  /** Audit events, newest first, filtered and paged. */
+  audit_logs: { request: AuditLogsRequest; response: AuditPage };
+  /** One audit event with its before/after values. */
+  audit_show: { request: AuditEventId; response: AuditEvent };
+  /** Everything one actor did (or that concerned them) in a window. */
+  audit_activity: { request: AuditActivityRequest; response: Array<AuditEvent> };
+  /** Events, signing key, checkpoints and retention of the audit log. */
+  audit_status: { request: Empty; response: AuditStatus };
+  /** Verify the audit log against the external checkpoints with the public key. */
+  audit_verify: { request: AuditVerifyRequest; response: AuditVerification };
+  /** Start verification as a job; read it with `job_status`. */
+  audit_verify_start: { request: AuditVerifyRequest; response: JobId };
+  /** Progress and result of a long operation. */
+  job_status: { request: JobId; response: JobStatus };
+  /** Create the checkpoint signing key (keyring or a file) and export its public key. */
+  audit_keygen: { request: AuditKeygenRequest; response: AuditKeyInfo };
+  /** Write the public key that verifies the checkpoints. */
+  audit_export_public_key: { request: AuditExportKeyRequest; response: AuditKeyInfo };
+  /** Inclusion proof of one event in a signed checkpoint. */
+  audit_prove: { request: AuditEventId; response: AuditProof };
+  /** Sign a checkpoint of the audit log now. */
+  audit_checkpoint: { request: Empty; response: AuditCheckpointInfo | null };
+  /** GDPR erasure of one actor's personal fields; the log still verifies. */
+  audit_erase_subject: { request: AuditEraseRequest; response: AuditErased };
+  /** Set the audit retention policy. */
+  audit_retention_set: { request: AuditRetentionSetRequest; response: AuditRetentionPolicy };
+  /** Seal and delete audit events older than the retention policy allows. */
+  audit_retention_apply: { request: AuditRetentionApplyRequest; response: AuditRetentionResult };
 }

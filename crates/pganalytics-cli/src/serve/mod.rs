@@ -54,7 +54,7 @@ pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
         served = serving => served.map_err(|e| Error::internal(format!("serve HTTP: {e}")))?,
         _ = collection => {}
     }
-    api.repository().close().await;
+    api.close().await;
     tracing::info!("pganalytics daemon stopped");
     Ok(())
 }

@@ -3,14 +3,20 @@
 //! list come the JSON dispatcher used by the desktop IPC ([`Api::dispatch`]) and the
 //! TypeScript bindings in `ui/src/generated/` ([`export_typescript`]).
 
+mod audit;
+mod audit_types;
 mod types;
 
+pub use audit_types::*;
 pub use types::*;
 
+use crate::audit::{AuditLog, Caller, NewEvent, Source};
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
+use crate::jobs::Jobs;
 use crate::repository::Repository;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where the state lives; both fields follow the global `--data-dir` / `--repository` options.
 #[derive(Debug, Clone, Default)]
@@ -18,12 +24,19 @@ pub struct ApiOptions {
     pub data_dir: Option<PathBuf>,
     /// URI of an external repository database; overrides the config file.
     pub repository: Option<String>,
+    /// Which shell acts (recorded in every audit event).
+    pub source: Source,
 }
 
-/// An opened pgAnalytics: the data directory and a migrated repository.
+/// An opened pgAnalytics: the data directory, a migrated repository, the audit log's writer,
+/// and who is calling. Cloning is cheap; [`Api::with_caller`] gives the daemon one per request.
+#[derive(Clone)]
 pub struct Api {
     data_dir: DataDir,
     repo: Repository,
+    audit: Arc<AuditLog>,
+    jobs: Jobs,
+    caller: Caller,
 }
 
 impl Api {
@@ -34,7 +47,62 @@ impl Api {
         let config = data_dir.load_config()?;
         let uri = options.repository.or(config.repository);
         let repo = Repository::open(&data_dir, uri.as_deref()).await?;
-        Ok(Api { data_dir, repo })
+        let audit = AuditLog::open(&repo, &data_dir, &config.audit).await?;
+        Ok(Api {
+            data_dir,
+            repo,
+            audit: Arc::new(audit),
+            jobs: Jobs::default(),
+            caller: Caller::local(options.source),
+        })
+    }
+
+    /// The same Api acting for another caller (the daemon: the token's actor, its address).
+    pub fn with_caller(&self, caller: Caller) -> Api {
+        Api {
+            caller,
+            ..self.clone()
+        }
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Make every audit event durable and signed, then close the repository's connections.
+    pub async fn close(&self) {
+        if let Err(e) = self.audit.flush().await {
+            tracing::error!("audit events could not be made durable: {}", e.message);
+        }
+        self.repo.close().await;
+    }
+
+    /// Record what a mutating command did (success or failure) and wait until it is durable:
+    /// the command does not report success for an action the log does not hold.
+    async fn audited<T>(&self, event: NewEvent, result: Result<T>) -> Result<T> {
+        let event = event.outcome_of(&result);
+        if let Err(e) = self.audit.log_durable(&self.caller, event).await {
+            return match result {
+                Ok(_) => Err(Error::new(
+                    e.code,
+                    format!("the action was done but could not be recorded in the audit log: {}", e.message),
+                )
+                .with_hint("check the repository database; `pganalytics audit verify` shows the log's state")),
+                Err(original) => Err(original),
+            };
+        }
+        result
+    }
+
+    /// Record a read or a minor event without waiting (it is durable within milliseconds).
+    async fn noted(&self, event: NewEvent) {
+        if let Err(e) = self.audit.log(&self.caller, event).await {
+            tracing::error!("audit event not recorded: {}", e.message);
+        }
     }
 
     pub fn repository(&self) -> &Repository {
@@ -58,11 +126,23 @@ impl Api {
     }
 
     pub async fn server_add(&self, req: ServerAddRequest) -> Result<ServerSummary> {
-        crate::server::add(&self.repo, req).await
+        let event = NewEvent::new("server.added", "create", "server").resource(req.name.clone());
+        let result = crate::server::add(&self.repo, req).await;
+        let event = match &result {
+            Ok(s) => event.new_values(serde_json::json!({ "name": s.name, "dsn": s.dsn })),
+            Err(_) => event,
+        };
+        self.audited(event, result).await
     }
 
     pub async fn server_remove(&self, req: ServerName) -> Result<ServerSummary> {
-        crate::server::remove(&self.repo, &req.name).await
+        let event = NewEvent::new("server.removed", "delete", "server").resource(req.name.clone());
+        let result = crate::server::remove(&self.repo, &req.name).await;
+        let event = match &result {
+            Ok(s) => event.old(serde_json::json!({ "name": s.name, "dsn": s.dsn })),
+            Err(_) => event,
+        };
+        self.audited(event, result).await
     }
 
     pub async fn server_check(&self, req: ServerName) -> Result<ServerCheck> {
@@ -70,7 +150,10 @@ impl Api {
     }
 
     pub async fn token_create(&self, req: TokenCreateRequest) -> Result<CreatedToken> {
-        crate::token::create(&self.repo, &req.name).await
+        let event =
+            NewEvent::new("token.created", "create", "api_token").resource(req.name.clone());
+        let result = crate::token::create(&self.repo, &req.name).await;
+        self.audited(event, result).await
     }
 
     pub async fn token_list(&self, _req: Empty) -> Result<Vec<TokenSummary>> {
@@ -117,13 +200,57 @@ impl Api {
 
     /// Delete snapshots older than the retention period.
     pub async fn metrics_prune(&self, req: MetricsPruneRequest) -> Result<PruneResult> {
-        let keep = crate::metrics::parse_duration(&req.keep)?;
-        crate::metrics::retention::prune(&self.repo, keep, req.server.as_deref()).await
+        let event = NewEvent::new("metrics.pruned", "delete", "metrics_snapshot")
+            .changes(serde_json::json!({ "keep": req.keep, "server": req.server }));
+        let result = async {
+            let keep = crate::metrics::parse_duration(&req.keep)?;
+            crate::metrics::retention::prune(&self.repo, keep, req.server.as_deref()).await
+        }
+        .await;
+        let event = match &result {
+            Ok(r) => event.changes(
+                serde_json::json!({ "keep": req.keep, "server": req.server, "result": r }),
+            ),
+            Err(_) => event,
+        };
+        self.audited(event, result).await
     }
 
-    /// Check a bearer token presented to the daemon; returns the token's name.
+    /// Check a bearer token presented to the daemon; returns the token's name. Both outcomes
+    /// are audited (a rejected token as `denied`, from the caller's address).
     pub async fn authenticate_token(&self, token: &str) -> Result<String> {
-        crate::token::authenticate(&self.repo, token).await
+        let result = crate::token::authenticate(&self.repo, token).await;
+        match &result {
+            Ok(name) => {
+                let api = self.with_caller(Caller {
+                    actor: crate::audit::Actor::api_token(name),
+                    ..self.caller.clone()
+                });
+                api.noted(
+                    NewEvent::new("auth.token_used", "login", "api_token").resource(name.clone()),
+                )
+                .await;
+            }
+            Err(_) => {
+                let api = self.with_caller(Caller {
+                    actor: crate::audit::Actor::anonymous(),
+                    ..self.caller.clone()
+                });
+                let mut event = NewEvent::new("auth.token_rejected", "login", "api_token");
+                event.outcome = AuditOutcome::Denied;
+                api.noted(event).await;
+            }
+        }
+        result
+    }
+
+    /// A person started an interactive session (the desktop app).
+    pub async fn session_started(&self) -> Result<()> {
+        self.audited(
+            NewEvent::new("auth.session_started", "login", "session"),
+            Ok(()),
+        )
+        .await
     }
 }
 
@@ -269,4 +396,34 @@ commands! {
     metrics_charts(MetricsChartsRequest) -> EngineCharts;
     /// Delete engine-metric snapshots older than a retention period.
     metrics_prune(MetricsPruneRequest) -> PruneResult;
+    /// Record an event sent from outside (who did what to which resource).
+    audit_log_event(AuditLogRequest) -> AuditLogged;
+    /// Audit events, newest first, filtered and paged.
+    audit_logs(AuditLogsRequest) -> AuditPage;
+    /// One audit event with its before/after values.
+    audit_show(AuditEventId) -> AuditEvent;
+    /// Everything one actor did (or that concerned them) in a window.
+    audit_activity(AuditActivityRequest) -> Vec<AuditEvent>;
+    /// Events, signing key, checkpoints and retention of the audit log.
+    audit_status(Empty) -> AuditStatus;
+    /// Verify the audit log against the external checkpoints with the public key.
+    audit_verify(AuditVerifyRequest) -> AuditVerification;
+    /// Start verification as a job; read it with `job_status`.
+    audit_verify_start(AuditVerifyRequest) -> JobId;
+    /// Progress and result of a long operation.
+    job_status(JobId) -> JobStatus;
+    /// Create the checkpoint signing key (keyring or a file) and export its public key.
+    audit_keygen(AuditKeygenRequest) -> AuditKeyInfo;
+    /// Write the public key that verifies the checkpoints.
+    audit_export_public_key(AuditExportKeyRequest) -> AuditKeyInfo;
+    /// Inclusion proof of one event in a signed checkpoint.
+    audit_prove(AuditEventId) -> AuditProof;
+    /// Sign a checkpoint of the audit log now.
+    audit_checkpoint(Empty) -> Option<AuditCheckpointInfo>;
+    /// GDPR erasure of one actor's personal fields; the log still verifies.
+    audit_erase_subject(AuditEraseRequest) -> AuditErased;
+    /// Set the audit retention policy.
+    audit_retention_set(AuditRetentionSetRequest) -> AuditRetentionPolicy;
+    /// Seal and delete audit events older than the retention policy allows.
+    audit_retention_apply(AuditRetentionApplyRequest) -> AuditRetentionResult;
 }

@@ -20,6 +20,12 @@ pub const MIN_REPOSITORY_VERSION_NUM: i32 = 130000;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// Switch a pooled connection to the application role when the repository has one (see
+/// migration 7): a no-op for an external repository whose owner may not create roles.
+const APP_ROLE_SQL: &str = "SELECT set_config('role', 'pganalytics_app', false) FROM pg_roles
+     WHERE rolname = 'pganalytics_app' AND pg_has_role(session_user, oid, 'MEMBER')";
+
+#[derive(Clone)]
 pub struct Repository {
     pool: PgPool,
     kind: RepositoryKind,
@@ -53,9 +59,7 @@ impl Repository {
                 )
             }
         };
-        let repo = Self::connect(options, kind, location).await?;
-        repo.migrate().await?;
-        Ok(repo)
+        Self::connect(options, kind, location).await
     }
 
     async fn connect(
@@ -76,22 +80,16 @@ impl Repository {
                 .with_hint("check the host and port, that PostgreSQL runs, and firewalls")
             })?
             .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
-        let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options)
-            .await
-            .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
+        let mut probe = probe;
         let row = sqlx::query(
             "SELECT current_setting('server_version') AS v, current_setting('server_version_num')::int AS n",
         )
-        .fetch_one(&pool)
+        .fetch_one(&mut probe)
         .await?;
         let server_version: String = row.try_get("v")?;
         let server_version_num: i32 = row.try_get("n")?;
         if server_version_num < MIN_REPOSITORY_VERSION_NUM {
-            pool.close().await;
+            let _ = probe.close().await;
             return Err(Error::new(
                 ErrorCode::UnsupportedVersion,
                 format!(
@@ -100,21 +98,31 @@ impl Repository {
             )
             .with_hint("upgrade that server, name another database with --repository, or omit --repository to use the embedded one"));
         }
+        // Migrations run as the login role, on this first connection; the pool then works as
+        // `pganalytics_app`, which may not change or delete audit events.
+        let migrated = MIGRATOR.run(&mut probe).await;
+        let _ = probe.close().await;
+        migrated.map_err(|e| {
+            Error::internal(format!("apply repository migrations to {location}: {e}"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query(APP_ROLE_SQL).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
         Ok(Repository {
             pool,
             kind,
             location,
             server_version,
             server_version_num,
-        })
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| {
-            Error::internal(format!(
-                "apply repository migrations to {}: {e}",
-                self.location
-            ))
         })
     }
 

@@ -1,0 +1,795 @@
+//! Verification: needs only the public key and the external checkpoints. The checkpoints'
+//! signatures authenticate their Merkle roots, the roots authenticate the external event
+//! hashes (`.leaves`), and each event in the database is then recomputed and compared with
+//! them in order. Beyond the newest checkpoint only the chain itself can be checked.
+//!
+//! The first event that does not match is named, with what happened to it (see
+//! [`AuditProblem`]); classification looks at where the authentic event went.
+
+use super::checkpoint::{parse_hash, Checkpoint, Kind, Statement, Store};
+use super::event::HashedFields;
+use super::keys::VerifyingKey;
+use super::merkle::{self, leaf_hash, Frontier, Hash};
+use crate::api::{AuditCheckpointInfo, AuditProblem, AuditVerification};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use sqlx::{PgPool, Row};
+use std::collections::HashSet;
+use std::time::Instant;
+use uuid::Uuid;
+
+/// Events fetched and hashed per round trip.
+const CHUNK: i64 = 20_000;
+
+pub struct Request<'a> {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub key: &'a VerifyingKey,
+    pub store: &'a Store,
+    /// Called with (events checked, events to check).
+    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+}
+
+/// Events authenticated by the external checkpoints: hashes of events `offset+1 ..`.
+struct Authentic {
+    offset: u64,
+    hashes: Vec<Hash>,
+    /// Newest valid checkpoint.
+    newest: Option<(Checkpoint, Statement)>,
+    /// Newest seal: events up to it may have been removed by retention.
+    seal: Option<Statement>,
+}
+
+impl Authentic {
+    fn size(&self) -> u64 {
+        self.offset + self.hashes.len() as u64
+    }
+
+    fn get(&self, id: i64) -> Option<&Hash> {
+        let i = u64::try_from(id).ok()?.checked_sub(self.offset + 1)?;
+        self.hashes.get(i as usize)
+    }
+}
+
+fn failed(problem: AuditProblem, first_bad_id: Option<i64>, detail: String) -> Verdict {
+    Verdict::Failed {
+        problem,
+        first_bad_id,
+        detail,
+    }
+}
+
+enum Verdict {
+    Intact,
+    Failed {
+        problem: AuditProblem,
+        first_bad_id: Option<i64>,
+        detail: String,
+    },
+}
+
+pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerification> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let authentic = match load_authentic(request.store, request.key) {
+        Ok(a) => a,
+        Err(verdict) => {
+            return Ok(report(verdict, None, 0, 0, 0, 0, started, warnings));
+        }
+    };
+    if authentic.newest.is_none() {
+        warnings.push(format!(
+            "no signed checkpoint in {}: only the hash chain was checked, so a truncated tail or a rewritten chain would not be detected (run `pganalytics audit keygen`)",
+            request.store.dir().display()
+        ));
+    }
+    let checkpoint_info = authentic.newest.as_ref().map(|(c, s)| info(c, s));
+    if let Some(v) = check_database_checkpoints(pool, request.key).await? {
+        return Ok(report(v, checkpoint_info, 0, 0, 0, 0, started, warnings));
+    }
+    let (min_id, max_id): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(id), max(id) FROM audit_logs")
+            .fetch_one(pool)
+            .await?;
+    let sealed = authentic.seal.as_ref().map_or(0, |s| s.size as i64);
+    let signed = authentic.size() as i64;
+    let last = max_id.unwrap_or(0).max(signed);
+    let from = request.from.unwrap_or(1).max(1);
+    let to = request.to.unwrap_or(last).min(last);
+    // Events that retention removed under a seal are not missing.
+    let start = from.max(match min_id {
+        Some(min) if min > 1 && min - 1 <= sealed => min,
+        _ => 1,
+    });
+    let unsealed = (max_id.unwrap_or(0) - signed).max(0) as u64;
+    let total = (to - start + 1).max(0) as u64;
+    // The hash the first checked event must chain to.
+    let mut expected_previous: Option<String> = if start <= 1 {
+        None
+    } else if let Some(h) = authentic.get(start - 1) {
+        Some(hex::encode(h))
+    } else if start - 1 == sealed {
+        authentic.seal.as_ref().and_then(|s| s.head.clone())
+    } else {
+        sqlx::query_scalar("SELECT content_hash::text FROM audit_logs WHERE id = $1")
+            .bind(start - 1)
+            .fetch_optional(pool)
+            .await?
+    };
+    let erased = erased_subjects(pool).await?;
+    let mut checked = 0u64;
+    let mut next = start;
+    while next <= to {
+        let upto = (next + CHUNK - 1).min(to);
+        let rows = fetch(pool, next, upto).await?;
+        let results: Vec<RowCheck> = tokio::task::spawn_blocking(move || {
+            rows.into_par_iter().map(RowCheck::of).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Error::internal(format!("verification task failed: {e}")))?;
+        let mut expected_id = next;
+        for row in &results {
+            if let Some(v) = walk_one(
+                row,
+                expected_id,
+                &expected_previous,
+                &authentic,
+                &erased,
+                pool,
+            )
+            .await?
+            {
+                return Ok(report(
+                    v,
+                    checkpoint_info,
+                    checked,
+                    start,
+                    to,
+                    unsealed,
+                    started,
+                    warnings,
+                ));
+            }
+            expected_previous = Some(row.stored_hash.clone());
+            expected_id += 1;
+            checked += 1;
+        }
+        if expected_id <= upto {
+            // The chunk ended early: the events from here on are gone.
+            let problem = if max_id.is_none_or(|m| expected_id > m) {
+                AuditProblem::TailMissing
+            } else {
+                AuditProblem::EventMissing
+            };
+            let detail = match problem {
+                AuditProblem::TailMissing => format!(
+                    "events {expected_id}..{last} are missing: the newest checkpoint covers {signed} events but the database ends at {}",
+                    max_id.unwrap_or(0)
+                ),
+                _ => format!("event {expected_id} is missing"),
+            };
+            return Ok(report(
+                failed(problem, Some(expected_id), detail),
+                checkpoint_info,
+                checked,
+                start,
+                to,
+                unsealed,
+                started,
+                warnings,
+            ));
+        }
+        (request.progress)(checked, total);
+        next = upto + 1;
+    }
+    if unsealed > 0 && authentic.newest.is_some() {
+        warnings.push(format!(
+            "{unsealed} newest events are not yet covered by a signed checkpoint; only their chain was checked"
+        ));
+    }
+    Ok(report(
+        Verdict::Intact,
+        checkpoint_info,
+        checked,
+        start,
+        to,
+        unsealed,
+        started,
+        warnings,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    verdict: Verdict,
+    checkpoint: Option<AuditCheckpointInfo>,
+    checked: u64,
+    from: i64,
+    to: i64,
+    unsealed: u64,
+    started: Instant,
+    warnings: Vec<String>,
+) -> AuditVerification {
+    let seconds = started.elapsed().as_secs_f64();
+    let (intact, problem, first_bad_id, detail) = match verdict {
+        Verdict::Intact => (true, None, None, None),
+        Verdict::Failed {
+            problem,
+            first_bad_id,
+            detail,
+        } => (false, Some(problem), first_bad_id, Some(detail)),
+    };
+    AuditVerification {
+        intact,
+        problem,
+        first_bad_id,
+        detail,
+        checked_from: from,
+        checked_to: to,
+        events_checked: checked as i64,
+        unsealed_events: unsealed as i64,
+        checkpoint,
+        warnings,
+        seconds,
+        events_per_second: if seconds > 0.0 {
+            checked as f64 / seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+pub fn info(c: &Checkpoint, s: &Statement) -> AuditCheckpointInfo {
+    AuditCheckpointInfo {
+        kind: s.kind.as_str().to_string(),
+        tree_size: s.size as i64,
+        root_hash: hex::encode(s.root),
+        chain_head: s.head.clone(),
+        signed_at: s.time,
+        algorithm: c.algorithm.to_string(),
+        key_fingerprint: c.key_fingerprint.clone(),
+    }
+}
+
+/// Read and authenticate the external checkpoints and the event hashes they cover.
+fn load_authentic(store: &Store, key: &VerifyingKey) -> std::result::Result<Authentic, Verdict> {
+    let checkpoints = store
+        .list()
+        .map_err(|e| failed(AuditProblem::SignatureInvalid, None, e.message))?;
+    let mut authentic = Authentic {
+        offset: 0,
+        hashes: Vec::new(),
+        newest: None,
+        seal: None,
+    };
+    let mut frontier: Option<Frontier> = None;
+    // (size, root) of every checkpoint of the whole log, for the consistency check.
+    let mut full: Vec<(u64, Hash)> = Vec::new();
+    for c in checkpoints {
+        let statement = c.verified(key).map_err(|why| {
+            let size = c.statement().map(|s| s.size).unwrap_or(0);
+            failed(
+                AuditProblem::SignatureInvalid,
+                Some(c.previous_size as i64 + 1),
+                format!("the external checkpoint at size {size} is not valid: {why}"),
+            )
+        })?;
+        let f = match frontier.as_mut() {
+            Some(f) => f,
+            None => {
+                // The oldest checkpoint kept: start from it (older ones may have been removed
+                // together with the events they covered).
+                if c.previous_size == 0 {
+                    frontier.insert(Frontier::new())
+                } else {
+                    authentic.offset = statement.size;
+                    let f = c
+                        .frontier()
+                        .map_err(|why| failed(AuditProblem::SignatureInvalid, None, why))?;
+                    authentic.newest = Some((c.clone(), statement.clone()));
+                    if statement.kind == Kind::Seal {
+                        authentic.seal = Some(statement);
+                    }
+                    frontier = Some(f);
+                    continue;
+                }
+            }
+        };
+        if c.previous_size > authentic.size()
+            || statement.size < authentic.size().min(statement.size)
+        {
+            return Err(failed(
+                AuditProblem::SignatureInvalid,
+                None,
+                format!(
+                    "the external checkpoints have a gap before size {}",
+                    statement.size
+                ),
+            ));
+        }
+        let leaves = store.leaves(&statement, c.previous_size).map_err(|e| {
+            failed(
+                AuditProblem::SignatureInvalid,
+                Some(c.previous_size as i64 + 1),
+                e.message,
+            )
+        })?;
+        for (i, leaf) in leaves.iter().enumerate() {
+            let position = c.previous_size + i as u64; // 0-based
+            if position < authentic.size() {
+                let known = position
+                    .checked_sub(authentic.offset)
+                    .map(|p| authentic.hashes[p as usize]);
+                if known.is_some_and(|k| &k != leaf) {
+                    return Err(failed(
+                        AuditProblem::SignatureInvalid,
+                        Some(position as i64 + 1),
+                        format!(
+                            "two external checkpoints disagree about event {}",
+                            position + 1
+                        ),
+                    ));
+                }
+            } else {
+                authentic.hashes.push(*leaf);
+                f.push(leaf_hash(leaf));
+            }
+        }
+        if statement.size == f.size() {
+            if f.root() != statement.root {
+                return Err(failed(
+                    AuditProblem::SignatureInvalid,
+                    Some(c.previous_size as i64 + 1),
+                    format!("the event hashes stored with the checkpoint at size {} do not lead to its signed root", statement.size),
+                ));
+            }
+        } else if statement.kind != Kind::Seal {
+            return Err(failed(
+                AuditProblem::SignatureInvalid,
+                None,
+                format!("checkpoint at size {} is out of order", statement.size),
+            ));
+        }
+        if statement.size == f.size() && statement.kind == Kind::Checkpoint {
+            full.push((statement.size, statement.root));
+        }
+        if statement.kind == Kind::Seal {
+            authentic.seal = Some(statement.clone());
+        }
+        if authentic
+            .newest
+            .as_ref()
+            .is_none_or(|(_, s)| s.size <= statement.size)
+        {
+            authentic.newest = Some((c, statement));
+        }
+    }
+    // Consistency (RFC 6962 2.1.2) of the two newest checkpoints: the newer tree extends the
+    // older one. (Every root was already recomputed from the authenticated hashes above.)
+    if let [.., (old_size, old_root), (new_size, new_root)] = full[..] {
+        if old_size < new_size {
+            let prefix = match &authentic.newest {
+                _ if authentic.offset == 0 => Frontier::new(),
+                _ => return Ok(authentic),
+            };
+            let leaves: Vec<Hash> = authentic.hashes[..(new_size - authentic.offset) as usize]
+                .iter()
+                .map(|h| leaf_hash(h))
+                .collect();
+            let ok = merkle::consistency_proof(&prefix, &leaves, old_size)
+                .map(|proof| {
+                    merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &proof)
+                })
+                .unwrap_or(false);
+            if !ok {
+                return Err(failed(
+                    AuditProblem::SignatureInvalid,
+                    Some(old_size as i64 + 1),
+                    format!("checkpoints at sizes {old_size} and {new_size} are not consistent"),
+                ));
+            }
+        }
+    }
+    Ok(authentic)
+}
+
+/// The database's copies of the checkpoints must carry valid signatures too: a replaced
+/// signature there is tampering, even if the external copy is intact.
+async fn check_database_checkpoints(pool: &PgPool, key: &VerifyingKey) -> Result<Option<Verdict>> {
+    let rows = sqlx::query(
+        "SELECT tree_size, signature, signed_note, algorithm, key_fingerprint, frontier
+         FROM audit_log_verification WHERE kind IN ('checkpoint', 'seal') ORDER BY created_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let size: Option<i64> = row.try_get("tree_size")?;
+        let frontier: Option<String> = row.try_get("frontier")?;
+        let checkpoint = Checkpoint {
+            note: row
+                .try_get::<Option<String>, _>("signed_note")?
+                .unwrap_or_default(),
+            signature: row
+                .try_get::<Option<String>, _>("signature")?
+                .unwrap_or_default(),
+            algorithm: row
+                .try_get::<Option<String>, _>("algorithm")?
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(key.algorithm()),
+            key_fingerprint: row
+                .try_get::<Option<String>, _>("key_fingerprint")?
+                .unwrap_or_default(),
+            previous_size: 0,
+            frontier: frontier
+                .and_then(|f| serde_json::from_str(&f).ok())
+                .unwrap_or_default(),
+        };
+        if let Err(why) = checkpoint.verified(key) {
+            return Ok(Some(failed(
+                AuditProblem::SignatureInvalid,
+                None,
+                format!(
+                    "the checkpoint recorded in the database at size {} is not valid: {why}",
+                    size.unwrap_or(0)
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Subjects whose erasure is recorded: erased in `actors` and named by an erasure event.
+async fn erased_subjects(pool: &PgPool) -> Result<HashSet<Uuid>> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT a.id FROM actors a WHERE a.erased_at IS NOT NULL AND EXISTS (
+             SELECT 1 FROM audit_logs l WHERE l.event_type = 'gdpr.subject_erased'
+                AND l.resource_id = a.id::text)",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// One event as read back, with the hashes recomputed from its fields.
+struct RowCheck {
+    id: i64,
+    stored_hash: String,
+    stored_previous: Option<String>,
+    /// Content hash recomputed from the fields with the event's own id.
+    recomputed: std::result::Result<String, String>,
+    /// The fields' hash as if the event sat at id-1 / id+1 (set only when `recomputed` differs).
+    shifted: [Option<String>; 2],
+    personal: PersonalCheck,
+    actor_id: Uuid,
+    subject_id: Option<Uuid>,
+}
+
+enum PersonalCheck {
+    Matches,
+    Differs,
+    Erased,
+}
+
+struct FetchedRow {
+    id: i64,
+    event_id: Uuid,
+    event_type: String,
+    resource_type: String,
+    resource_id: Option<String>,
+    action: String,
+    outcome: String,
+    source: String,
+    actor_id: Uuid,
+    subject_id: Option<Uuid>,
+    changes: String,
+    old_values: Option<String>,
+    new_values: Option<String>,
+    personal_digest: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    previous_hash: Option<String>,
+    content_hash: String,
+    personal_salt: Option<Vec<u8>>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    personal_details: Option<String>,
+    actor_name: String,
+}
+
+async fn fetch(pool: &PgPool, from: i64, to: i64) -> Result<Vec<FetchedRow>> {
+    let rows = sqlx::query(
+        "SELECT l.id, l.event_id, l.event_type::text, l.resource_type::text, l.resource_id,
+                l.action::text, l.outcome::text, l.source::text, l.actor_id, l.subject_id,
+                l.changes::text AS changes, l.old_values::text AS old_values,
+                l.new_values::text AS new_values, l.personal_digest::text AS personal_digest,
+                l.created_at, l.previous_hash::text AS previous_hash,
+                l.content_hash::text AS content_hash, l.personal_salt,
+                host(l.ip_address) AS ip_address, l.user_agent,
+                l.personal_details::text AS personal_details, COALESCE(a.name, '') AS actor_name
+         FROM audit_logs l LEFT JOIN actors a ON a.id = l.actor_id
+         WHERE l.id BETWEEN $1 AND $2 ORDER BY l.id",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(FetchedRow {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                resource_type: r.try_get("resource_type")?,
+                resource_id: r.try_get("resource_id")?,
+                action: r.try_get("action")?,
+                outcome: r.try_get("outcome")?,
+                source: r.try_get("source")?,
+                actor_id: r.try_get("actor_id")?,
+                subject_id: r.try_get("subject_id")?,
+                changes: r.try_get("changes")?,
+                old_values: r.try_get("old_values")?,
+                new_values: r.try_get("new_values")?,
+                personal_digest: r.try_get("personal_digest")?,
+                created_at: r.try_get("created_at")?,
+                previous_hash: r.try_get("previous_hash")?,
+                content_hash: r.try_get("content_hash")?,
+                personal_salt: r.try_get("personal_salt")?,
+                ip_address: r.try_get("ip_address")?,
+                user_agent: r.try_get("user_agent")?,
+                personal_details: r.try_get("personal_details")?,
+                actor_name: r.try_get("actor_name")?,
+            })
+        })
+        .collect()
+}
+
+fn parse_json(text: &str) -> std::result::Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("unreadable JSON: {e}"))
+}
+
+impl RowCheck {
+    fn of(row: FetchedRow) -> RowCheck {
+        let hash_at = |id: i64| -> std::result::Result<String, String> {
+            let changes = parse_json(&row.changes)?;
+            let old = row.old_values.as_deref().map(parse_json).transpose()?;
+            let new = row.new_values.as_deref().map(parse_json).transpose()?;
+            HashedFields {
+                id,
+                event_id: row.event_id,
+                event_type: &row.event_type,
+                resource_type: &row.resource_type,
+                resource_id: row.resource_id.as_deref(),
+                action: &row.action,
+                outcome: &row.outcome,
+                source: &row.source,
+                actor_id: row.actor_id,
+                subject_id: row.subject_id,
+                changes: &changes,
+                old_values: old.as_ref(),
+                new_values: new.as_ref(),
+                personal_digest: row.personal_digest.trim_end(),
+                created_at: row.created_at,
+                previous_hash: row.previous_hash.as_deref(),
+            }
+            .content_hash()
+            .map_err(|e| e.message)
+        };
+        let recomputed = hash_at(row.id);
+        let shifted = if recomputed.as_deref() == Ok(row.content_hash.as_str()) {
+            [None, None]
+        } else {
+            [hash_at(row.id - 1).ok(), hash_at(row.id + 1).ok()]
+        };
+        let personal = match &row.personal_salt {
+            Some(salt) => {
+                let details = row.personal_details.as_deref().map(parse_json).transpose();
+                let ip = row.ip_address.as_deref().map(|ip| {
+                    ip.parse::<std::net::IpAddr>()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|_| ip.to_string())
+                });
+                match details {
+                    Ok(details) => {
+                        let digest = super::event::personal_digest(
+                            salt,
+                            &row.actor_name,
+                            ip.as_deref(),
+                            row.user_agent.as_deref(),
+                            details.as_ref(),
+                        );
+                        if digest == row.personal_digest.trim_end() {
+                            PersonalCheck::Matches
+                        } else {
+                            PersonalCheck::Differs
+                        }
+                    }
+                    Err(_) => PersonalCheck::Differs,
+                }
+            }
+            None => PersonalCheck::Erased,
+        };
+        RowCheck {
+            id: row.id,
+            stored_hash: row.content_hash,
+            stored_previous: row.previous_hash,
+            recomputed,
+            shifted,
+            personal,
+            actor_id: row.actor_id,
+            subject_id: row.subject_id,
+        }
+    }
+
+    fn self_consistent(&self) -> bool {
+        self.recomputed.as_deref() == Ok(self.stored_hash.as_str())
+    }
+}
+
+/// Check one event against the chain and the authentic hashes; `Some` names the problem.
+async fn walk_one(
+    row: &RowCheck,
+    expected_id: i64,
+    expected_previous: &Option<String>,
+    authentic: &Authentic,
+    erased: &HashSet<Uuid>,
+    pool: &PgPool,
+) -> Result<Option<Verdict>> {
+    if row.id != expected_id {
+        return Ok(Some(failed(
+            AuditProblem::EventMissing,
+            Some(expected_id),
+            if row.id == expected_id + 1 {
+                format!("event {expected_id} is missing")
+            } else {
+                format!("events {expected_id}..{} are missing", row.id - 1)
+            },
+        )));
+    }
+    let id = row.id;
+    let authentic_hash = authentic.get(id).map(hex::encode);
+    let matches_authentic = authentic_hash
+        .as_deref()
+        .is_none_or(|a| a == row.stored_hash);
+    if !row.self_consistent() {
+        if let Err(why) = &row.recomputed {
+            return Ok(Some(failed(
+                AuditProblem::ContentChanged,
+                Some(id),
+                format!("event {id} cannot be read: {why}"),
+            )));
+        }
+        if matches_authentic {
+            // The stored hash is the authentic one: the fields were edited.
+            if row.shifted[1].as_deref() == Some(row.stored_hash.as_str()) {
+                return Ok(Some(failed(
+                    AuditProblem::EventMissing,
+                    Some(id),
+                    format!(
+                        "event {id} is missing: the event now numbered {id} was written as {}",
+                        id + 1
+                    ),
+                )));
+            }
+            return Ok(Some(failed(
+                AuditProblem::ContentChanged,
+                Some(id),
+                format!("event {id} was changed: its fields no longer give its content hash"),
+            )));
+        }
+        return classify_moved(row, authentic_hash.as_deref(), pool)
+            .await
+            .map(Some);
+    }
+    if !matches_authentic {
+        return classify_moved(row, authentic_hash.as_deref(), pool)
+            .await
+            .map(Some);
+    }
+    if &row.stored_previous != expected_previous {
+        return Ok(Some(failed(
+            if authentic_hash.is_some() { AuditProblem::ContentChanged } else { AuditProblem::EventInserted },
+            Some(id - 1),
+            format!("event {id} does not chain to event {}: the event before it was replaced or inserted", id - 1),
+        )));
+    }
+    match row.personal {
+        PersonalCheck::Matches => {}
+        PersonalCheck::Differs => {
+            return Ok(Some(failed(
+                AuditProblem::ContentChanged,
+                Some(id),
+                format!("event {id} was changed: its personal fields (actor name, address, user agent or personal details) no longer match their digest"),
+            )))
+        }
+        PersonalCheck::Erased => {
+            let recorded = erased.contains(&row.actor_id) || row.subject_id.is_some_and(|s| erased.contains(&s));
+            if !recorded {
+                return Ok(Some(failed(
+                    AuditProblem::ContentChanged,
+                    Some(id),
+                    format!("event {id} lost its personal fields without a recorded erasure"),
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The event at `row.id` is not the authentic one: find where the authentic one went.
+async fn classify_moved(
+    row: &RowCheck,
+    authentic_hash: Option<&str>,
+    pool: &PgPool,
+) -> Result<Verdict> {
+    let id = row.id;
+    let Some(authentic_hash) = authentic_hash else {
+        // Beyond the newest checkpoint: only the event's own hash tells.
+        if row.shifted[0].as_deref() == Some(row.stored_hash.as_str()) {
+            return Ok(failed(
+                AuditProblem::EventInserted,
+                Some(id - 1),
+                format!(
+                    "an event was inserted before event {}: the events after it were renumbered",
+                    id - 1
+                ),
+            ));
+        }
+        if row.shifted[1].as_deref() == Some(row.stored_hash.as_str()) {
+            return Ok(failed(
+                AuditProblem::EventMissing,
+                Some(id),
+                format!("event {id} is missing: later events were renumbered to close the gap"),
+            ));
+        }
+        return Ok(failed(
+            AuditProblem::ContentChanged,
+            Some(id),
+            format!("event {id} was changed"),
+        ));
+    };
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_logs WHERE content_hash = $1 ORDER BY id LIMIT 1")
+            .bind(authentic_hash)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match found {
+        Some(j) if j > id => {
+            // The authentic event sits later. Exchanged with the one there, or pushed down by
+            // a foreign event?
+            let there: Option<String> =
+                sqlx::query_scalar("SELECT content_hash::text FROM audit_logs WHERE id = $1")
+                    .bind(j)
+                    .fetch_optional(pool)
+                    .await?;
+            let row_hash_is_foreign = row.shifted[0].as_deref() != Some(row.stored_hash.as_str())
+                && row.shifted[1].as_deref() != Some(row.stored_hash.as_str())
+                && row.self_consistent();
+            if there.is_some()
+                && !row_hash_is_foreign
+                && row.shifted[1].as_deref() == Some(row.stored_hash.as_str())
+            {
+                failed(
+                    AuditProblem::OrderChanged,
+                    Some(id),
+                    format!("events {id} and {j} are out of order"),
+                )
+            } else {
+                failed(AuditProblem::EventInserted, Some(id), format!("event {id} is not part of the signed log: it was inserted, and the authentic event {id} now sits at {j}"))
+            }
+        }
+        _ => {
+            if row.shifted[1].as_deref() == Some(row.stored_hash.as_str()) {
+                failed(
+                    AuditProblem::EventMissing,
+                    Some(id),
+                    format!("event {id} is missing: later events were renumbered to close the gap"),
+                )
+            } else {
+                failed(AuditProblem::ContentChanged, Some(id), format!("event {id} differs from the signed log (its content hash was recomputed after a change)"))
+            }
+        }
+    })
+}
+
+pub fn parse_root(hex_text: &str) -> Option<Hash> {
+    parse_hash(hex_text)
+}
