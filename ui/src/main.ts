@@ -5,6 +5,7 @@ import { h, replace } from "./dom";
 import { errorTitle } from "./errors";
 import { benchMark, call, startupStatus, toCoreError } from "./ipc";
 import { PLANNED, renderPlanned } from "./panels/planned";
+import { renderAudit } from "./panels/audit";
 import { renderCharts } from "./panels/charts";
 import { renderServers } from "./panels/servers";
 
@@ -19,6 +20,7 @@ interface Route {
 const ROUTES: Route[] = [
   { key: "servers", label: "Servers", render: renderServers },
   { key: "charts", label: "Engine charts", render: renderCharts },
+  { key: "audit", label: "Audit log", render: renderAudit },
   ...Object.entries(PLANNED).map(([key, panel]) => ({
     key,
     label: panel.title,

@@ -11,16 +11,6 @@ export interface PlannedPanel {
 }
 
 export const PLANNED: Record<string, PlannedPanel> = {
-  audit: {
-    title: "Audit log",
-    release: "0.3",
-    summary: "A tamper-evident record of every change made through pgAnalytics.",
-    items: [
-      "Who did what, when, from where, with what outcome, and before/after values",
-      "Hash chain with signed checkpoints: any changed, removed or reordered event is detected",
-      "Search by user, action and time; offline verification of an exported log",
-    ],
-  },
   backups: {
     title: "Backups",
     release: "0.4",
