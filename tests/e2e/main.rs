@@ -5,9 +5,12 @@
 //! `cargo install tauri-driver --locked`; `scripts/run-app` lists the packages). Artefacts land in
 //! `artifacts/` at the repository root: `e2e-servers.png` (the Servers panel after a check),
 //! `e2e-engine-charts.png` (the Engine charts panel collecting from that server),
-//! `e2e-engine-charts-error.png` (the panel for a server that is down) and
-//! `e2e-tauri-driver.log` (the driver's and the app's logs).
+//! `e2e-engine-charts-error.png` (the panel for a server that is down), `audit-event-detail.png`
+//! and `audit-panel.png` (the Audit log panel after verification) and `e2e-tauri-driver.log`
+//! (the driver's and the app's logs). Creating the audit signing key needs a keyring: run it
+//! under `scripts/with-keyring`.
 
+mod audit;
 mod procs;
 mod webdriver;
 
@@ -335,7 +338,9 @@ async fn drive(
     )
     .await?;
     text_of(s, "[data-testid=list-empty]", UI_TIMEOUT).await?;
-    Ok(())
+
+    // Everything above was recorded: the Audit log panel shows it and verifies it.
+    audit::audit_panel(s, display).await
 }
 
 /// A server registered while down: the panel shows the collection error with its hint and

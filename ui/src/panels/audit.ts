@@ -345,6 +345,7 @@ export function renderAudit(container: HTMLElement): void {
         "data-testid": "audit-row",
         "data-id": e.id,
         "data-event-type": e.event_type,
+        "data-resource": e.resource_id,
         "data-outcome": e.outcome,
         onclick: open,
         onkeydown: (event: Event) => {

@@ -1,0 +1,232 @@
+//! The Audit log panel after the servers flow: the `server.added` event of the registered
+//! server is in the table (the failed adds are marked), its detail shows the recorded values
+//! and hashes, a signing key is created when there is none, and "Verify now" finds the log
+//! intact against the checkpoint that key signed. Screenshots: `audit-event-detail.png` and
+//! `audit-panel.png`.
+
+use super::{click, screenshot, text_of, type_into, wait_for, SERVER_NAME, UI_TIMEOUT};
+use crate::webdriver::Session;
+use anyhow::{bail, ensure, Context, Result};
+use std::time::Duration;
+
+/// Verification of a small log takes well under a second; key generation (RSA-2048) a few.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
+    click(s, "[data-testid=nav-audit]").await?;
+    text_of(s, "[data-testid=panel-audit] h1", UI_TIMEOUT).await?;
+    let events = text_of(s, "[data-testid=audit-status-events]", UI_TIMEOUT)
+        .await
+        .context("the status strip never showed the number of events")?;
+    ensure!(
+        events.trim() != "0",
+        "the servers flow was audited, the panel says {events} events"
+    );
+
+    // Only the server events: the filter is applied by the core.
+    type_into(s, "[data-testid=audit-filter-event_type]", "server.added").await?;
+    click(s, "[data-testid=audit-filter-apply]").await?;
+    let added = format!(
+        "[data-testid=audit-row][data-event-type=\"server.added\"][data-resource=\"{SERVER_NAME}\"][data-outcome=success]"
+    );
+    let row = wait_for(
+        "the server.added event in the table",
+        UI_TIMEOUT,
+        || async { s.find(&added).await },
+    )
+    .await?;
+    let rows = s.find_all("[data-testid=audit-row]").await?;
+    for r in &rows {
+        let kind = s.attribute(r, "data-event-type").await?;
+        ensure!(
+            kind.as_deref() == Some("server.added"),
+            "the event-type filter let through {kind:?}"
+        );
+    }
+    // The malformed and the refused adds were recorded as failures, and marked so.
+    ensure!(
+        s.find("[data-testid=audit-row][data-outcome=failure] .outcome-failure")
+            .await?
+            .is_some(),
+        "the failed adds must show as failures ({} rows)",
+        rows.len()
+    );
+    let total = text_of(s, "[data-testid=audit-total]", UI_TIMEOUT).await?;
+    ensure!(
+        total.contains(&rows.len().to_string()),
+        "the total ({total}) must count the {} matching rows",
+        rows.len()
+    );
+
+    // Its detail: the recorded values, who, from where, and the chain's hashes.
+    s.click(&row).await.context("click the server.added row")?;
+    wait_for("the event detail to load", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=audit-detail]").await? else {
+            return Ok(None);
+        };
+        if let Some(err) = s.find("[data-testid=audit-detail-error]").await? {
+            bail!("the event detail failed: {}", s.text(&err).await?);
+        }
+        s.attribute(&el, "data-loaded").await
+    })
+    .await?;
+    let field = |name: &'static str| async move {
+        text_of(s, &format!("[data-testid=audit-detail-{name}]"), UI_TIMEOUT).await
+    };
+    ensure!(field("event-type").await? == "server.added");
+    ensure!(field("resource-id").await? == SERVER_NAME);
+    ensure!(field("source").await? == "desktop");
+    ensure!(field("action").await? == "create");
+    let actor = field("actor").await?;
+    ensure!(
+        actor.contains("os_user"),
+        "the desktop acts as the OS user: {actor}"
+    );
+    let old = s
+        .find("[data-testid=audit-detail-old]")
+        .await?
+        .context("the before values")?;
+    ensure!(
+        s.attribute(&old, "data-empty").await?.as_deref() == Some("true"),
+        "nothing existed before a server was added"
+    );
+    let name_line = s
+        .find("[data-testid=audit-detail-new] [data-key=name]")
+        .await?
+        .context("the after values list the server's name")?;
+    ensure!(s.text(&name_line).await?.contains(SERVER_NAME));
+    ensure!(
+        s.attribute(&name_line, "data-diff").await?.as_deref() == Some("added"),
+        "a new key is marked as added"
+    );
+    let dsn_line = s
+        .find("[data-testid=audit-detail-new] [data-key=dsn]")
+        .await?
+        .context("the after values hold the connection string")?;
+    ensure!(
+        s.text(&dsn_line).await?.contains("127.0.0.1"),
+        "the recorded DSN names the server's host"
+    );
+    for hash in ["content-hash", "previous-hash"] {
+        let text = field(hash).await?;
+        ensure!(
+            text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()),
+            "{hash} is a hex SHA-256: {text}"
+        );
+    }
+    screenshot(s, display, "audit-event-detail.png").await?;
+    click(s, "[data-testid=audit-detail-close]").await?;
+    wait_for("the detail to close", UI_TIMEOUT, || async {
+        Ok(s.find("[data-testid=audit-detail]")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    click(s, "[data-testid=audit-filter-clear]").await?;
+
+    // A fresh repository has no signing key: create one from the call to action.
+    let fingerprint = if s.find("[data-testid=audit-keygen]").await?.is_some() {
+        click(s, "[data-testid=audit-keygen]").await?;
+        wait_for("the signing key", VERIFY_TIMEOUT, || async {
+            if let Some(err) = s.find("[data-testid=audit-keygen-error]").await? {
+                let code = s.attribute(&err, "data-code").await?.unwrap_or_default();
+                bail!(
+                    "Create signing key failed ({code}): {}{}",
+                    s.text(&err).await?,
+                    if code == "keyring_unavailable" {
+                        " — run the test under scripts/with-keyring"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let Some(el) = s.find("[data-testid=audit-keygen-fingerprint]").await? else {
+                return Ok(None);
+            };
+            Ok(Some(s.text(&el).await?))
+        })
+        .await?
+    } else {
+        let key = s
+            .find("[data-testid=audit-status-key] [data-fingerprint]")
+            .await?
+            .context("a signing key is configured but the status strip shows none")?;
+        s.attribute(&key, "data-fingerprint")
+            .await?
+            .unwrap_or_default()
+    };
+    ensure!(
+        fingerprint.starts_with("sha256:"),
+        "a key fingerprint: {fingerprint}"
+    );
+    let key_status = wait_for("the status strip to show the key", UI_TIMEOUT, || async {
+        let Some(el) = s
+            .find("[data-testid=audit-status-key] [data-fingerprint]")
+            .await?
+        else {
+            return Ok(None);
+        };
+        s.attribute(&el, "data-fingerprint").await
+    })
+    .await?;
+    ensure!(key_status == fingerprint, "status shows key {key_status}");
+    ensure!(
+        s.find("[data-testid=audit-key-cta]").await?.is_none(),
+        "no call to action once the key exists"
+    );
+    let checkpoint = text_of(s, "[data-testid=audit-status-checkpoint]", UI_TIMEOUT).await?;
+    ensure!(
+        checkpoint.ends_with("events"),
+        "creating the key signs a checkpoint of what is logged, the strip says: {checkpoint}"
+    );
+
+    // Verify now: progress while it runs, then the result.
+    click(s, "[data-testid=audit-verify]").await?;
+    let intact = wait_for("the verification result", VERIFY_TIMEOUT, || async {
+        if let Some(err) = s.find("[data-testid=audit-verify-error]").await? {
+            bail!("verification failed to run: {}", s.text(&err).await?);
+        }
+        let Some(el) = s.find("[data-testid=audit-verify-result]").await? else {
+            return Ok(None);
+        };
+        s.attribute(&el, "data-intact").await
+    })
+    .await?;
+    if intact != "true" {
+        let text = text_of(s, "[data-testid=audit-verify-result]", UI_TIMEOUT).await?;
+        bail!("a log nobody tampered with must verify intact: {text}");
+    }
+    let summary = text_of(s, "[data-testid=audit-verify-summary]", UI_TIMEOUT).await?;
+    ensure!(
+        summary.contains("events checked") && summary.contains("events/s"),
+        "the result says how much was checked and how fast: {summary}"
+    );
+    let size = text_of(s, "[data-testid=audit-verify-checkpoint-size]", UI_TIMEOUT).await?;
+    ensure!(
+        size.starts_with("checkpoint of"),
+        "checked against a signed checkpoint: {size}"
+    );
+    let key = s
+        .find("[data-testid=audit-verify-checkpoint-key]")
+        .await?
+        .context("the checkpoint's key")?;
+    ensure!(
+        s.attribute(&key, "title").await?.as_deref() == Some(fingerprint.as_str()),
+        "the checkpoint was signed by the key just created"
+    );
+    ensure!(
+        s.find("[data-testid=audit-verify-running]")
+            .await?
+            .is_none(),
+        "the progress bar gives way to the result"
+    );
+    // The table came back unfiltered, with the verification recorded.
+    wait_for("the audit.verified event", UI_TIMEOUT, || async {
+        s.find("[data-testid=audit-row][data-event-type=\"audit.verified\"]")
+            .await
+    })
+    .await?;
+    screenshot(s, display, "audit-panel.png").await?;
+    Ok(())
+}
