@@ -30,7 +30,7 @@ export function outcomeBadge(outcome: AuditEvent["outcome"], testid?: string): H
   return h(
     "span",
     { class: `outcome outcome-${outcome}`, "data-testid": testid, "data-outcome": outcome },
-    outcome === "success" ? "success" : outcome === "failure" ? "✕ failure" : "⛔ denied",
+    outcome === "success" ? "success" : outcome === "failure" ? "✕ failure" : "⊘ denied",
   );
 }
 
