@@ -1,6 +1,7 @@
 //! Integration tests of the `pganalytics` command: the real binary, real PostgreSQL servers,
 //! exit statuses and output as a user or a script sees them. One binary; a module per area.
 
+mod audit;
 mod commands;
 mod metrics;
 mod serve;

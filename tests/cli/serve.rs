@@ -1,49 +1,6 @@
 //! The daemon: health, token authentication, version, OpenAPI document, port conflicts.
 
-use crate::support::Env;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-
-/// A running `pganalytics serve`, killed on drop.
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Daemon {
-    fn start(env: &Env) -> Daemon {
-        Daemon::start_with(env, &[])
-    }
-
-    fn start_with(env: &Env, extra: &[&str]) -> Daemon {
-        let mut child = env
-            .command()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start daemon");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Daemon { child, base }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Daemon, Env};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_requires_a_token_and_serves_version_and_openapi() {

@@ -1,8 +1,9 @@
 //! Running the built `pganalytics` binary against a fresh data directory.
 
 use pganalytics_testkit::TestCluster;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub struct Run {
     pub code: i32,
@@ -40,6 +41,8 @@ impl Run {
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub repository: Option<String>,
+    /// The repository's database in the test cluster (external repositories only).
+    pub database: Option<String>,
 }
 
 impl Env {
@@ -55,6 +58,7 @@ impl Env {
         Env {
             dir: pganalytics_testkit::temp_dir().unwrap(),
             repository: Some(cluster.dsn(&db)),
+            database: Some(db),
         }
     }
 
@@ -63,6 +67,7 @@ impl Env {
         Env {
             dir: pganalytics_testkit::temp_dir().unwrap(),
             repository: None,
+            database: None,
         }
     }
 
@@ -92,6 +97,47 @@ impl Env {
             cmd.env(k, v);
         }
         Run::from(cmd.output().expect("run pganalytics"))
+    }
+}
+
+/// A running `pganalytics serve`, killed on drop.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+}
+
+impl Daemon {
+    pub fn start(env: &Env) -> Daemon {
+        Daemon::start_with(env, &[])
+    }
+
+    pub fn start_with(env: &Env, extra: &[&str]) -> Daemon {
+        let mut child = env
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start daemon");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Daemon { child, base }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -44,6 +44,9 @@ pub enum Command {
     /// Engine metrics: snapshots of the statistics views, rates and advice.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// The tamper-evident audit log: record, query, verify, prove; keys and retention.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Grafana dashboards and alert rules over the repository.
     #[command(subcommand)]
     Grafana(GrafanaCommand),
@@ -198,4 +201,194 @@ pub struct CollectArgs {
     /// Stop after this many rounds (for scripts and tests).
     #[arg(long, hide = true)]
     pub count: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Record an event that happened outside pgAnalytics (who did what to which resource);
+    /// prints the new event's id once it is durable.
+    Log(AuditLogArgs),
+    /// Events, newest first, filtered and paged.
+    Logs(AuditLogsArgs),
+    /// One event with every field: before/after values, address, hashes.
+    Show {
+        /// The event's id (its position in the chain).
+        id: i64,
+    },
+    /// Everything one actor did (or that concerned them), oldest first.
+    Activity {
+        /// Actor id (UUID) or name, as `audit logs` shows it.
+        actor: String,
+        #[command(flatten)]
+        window: TimeWindow,
+    },
+    /// Check the log against the signed external checkpoints. Exits 3 when it is not intact,
+    /// naming the first bad event and what is wrong with it.
+    Verify(AuditVerifyArgs),
+    /// Inclusion proof of one event in the newest signed checkpoint that covers it.
+    Prove {
+        /// The event's id.
+        id: i64,
+    },
+    /// Create the checkpoint signing key (in the OS keyring, or a file) and sign a first
+    /// checkpoint of what is already logged.
+    Keygen(AuditKeygenArgs),
+    /// Write the public key that verifies the checkpoints (PEM) to a file.
+    ExportPublicKey {
+        /// Where to write the PEM public key.
+        #[arg(long, value_name = "FILE")]
+        out: String,
+    },
+    /// Sign a checkpoint of the log now (normally every 10 s while events arrive, and at exit).
+    Checkpoint,
+    /// Events, signing key, newest checkpoint, retention policy and the repository role.
+    Status,
+    /// GDPR erasure: remove one actor's personal data (name, address, user agent, personal
+    /// details) from every event; the log still verifies.
+    EraseSubject {
+        /// Actor id (UUID) or name.
+        actor: String,
+    },
+    /// The retention policy: how long events are kept and whether old ones may be deleted.
+    #[command(subcommand)]
+    Retention(AuditRetentionCommand),
+    /// Log events from concurrent writers and print `durable ID` as each is acknowledged
+    /// (for developers: the kill -9 test).
+    #[command(hide = true)]
+    Load {
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Events in total.
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    /// Who acted: a person's login or a system's name.
+    #[arg(long)]
+    pub actor: String,
+    /// Verb, e.g. `approve`, `deploy`, `update`.
+    #[arg(long)]
+    pub action: String,
+    /// Kind of thing acted upon, e.g. `change_request`, `database`.
+    #[arg(long, value_name = "TYPE")]
+    pub resource_type: String,
+    /// Which one, e.g. `CHG-1234`.
+    #[arg(long, value_name = "ID")]
+    pub resource_id: Option<String>,
+    /// Dotted event name (default `external.<action>`).
+    #[arg(long, value_name = "NAME")]
+    pub event_type: Option<String>,
+    #[arg(long, value_enum, default_value_t = Outcome::Success)]
+    pub outcome: Outcome,
+    /// A JSON object of non-personal details, e.g. '{"ticket": "CHG-1234"}'.
+    #[arg(long, value_name = "JSON")]
+    pub details: Option<String>,
+    /// Value before the change (any JSON).
+    #[arg(long, value_name = "JSON")]
+    pub old: Option<String>,
+    /// Value after the change (any JSON).
+    #[arg(long, value_name = "JSON")]
+    pub new: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Refused for lack of authority.
+    Denied,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogsArgs {
+    /// Actor id (UUID) or name.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Verb, e.g. `read`, `create`, `login`.
+    #[arg(long)]
+    pub action: Option<String>,
+    #[arg(long, value_name = "TYPE")]
+    pub resource_type: Option<String>,
+    /// Dotted event name, e.g. `auth.token_rejected`.
+    #[arg(long, value_name = "NAME")]
+    pub event_type: Option<String>,
+    #[command(flatten)]
+    pub window: TimeWindow,
+    /// At most this many events (1 to 1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+    /// Skip this many of the newest matching events (paging).
+    #[arg(long, default_value_t = 0)]
+    pub offset: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeWindow {
+    /// From this time: RFC 3339 (`2026-11-29T08:00:00Z`) or a duration back from now (`2h`, `7d`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Before this time: RFC 3339 or a duration back from now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// First event to check (default: the oldest).
+    #[arg(long, value_name = "ID")]
+    pub from: Option<i64>,
+    /// Last event to check (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub to: Option<i64>,
+    /// PEM public key to verify the checkpoints with (default: the configured one).
+    #[arg(long, value_name = "FILE")]
+    pub public_key: Option<String>,
+    /// Folder of the external checkpoints (default: the configured one).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoints: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditKeygenArgs {
+    /// Signature algorithm of the checkpoints.
+    #[arg(long, default_value = "rsa-2048", value_parser = ["rsa-2048", "ed25519"])]
+    pub algorithm: String,
+    /// Keep the private key in this file (mode 0600) instead of the OS keyring.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<String>,
+    /// Folder for the external checkpoints, outside the database (default
+    /// `<data-dir>/audit-checkpoints`).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoints: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditRetentionCommand {
+    /// Set the policy (a new policy replaces the previous one; both stay in the history).
+    Set {
+        /// Keep events this many days.
+        #[arg(long)]
+        days: i32,
+        /// Archive events older than this many days.
+        #[arg(long, value_name = "DAYS")]
+        archive_after_days: Option<i32>,
+        /// Allow `retention apply` to delete events older than --days (after sealing them).
+        #[arg(long)]
+        allow_deletion: bool,
+        /// The compliance framework the policy follows.
+        #[arg(long, value_parser = ["GDPR", "HIPAA", "SOX", "PCI-DSS"])]
+        framework: Option<String>,
+    },
+    /// The policy in force.
+    Show,
+    /// Seal the events older than the policy keeps with a signed checkpoint, then delete them.
+    Apply {
+        /// Only say which events would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

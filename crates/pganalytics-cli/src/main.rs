@@ -3,6 +3,7 @@
 //!
 //! Exit status: 0 success, 1 error, 2 usage error (clap), 3 a verification found damage.
 
+mod audit;
 mod bench;
 mod cli;
 mod collect;
@@ -164,6 +165,7 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
             // Handled in run(): collection tasks share the Api.
             MetricsCommand::Collect(_) => {}
         },
+        Command::Audit(cmd) => audit::dispatch(api, cmd, out).await?,
         // Handled in run(): the daemon owns the Api; the others need no repository.
         Command::Serve(_) | Command::Grafana(_) | Command::Bench(_) => {}
     }

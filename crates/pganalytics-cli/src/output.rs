@@ -2,7 +2,9 @@
 //! stderr as `error: …` plus `hint: …`, or as a JSON object with `--json`.
 
 use pganalytics_core::api::{
-    AdviceSeverity, CreatedToken, MetricsReport, PruneResult, RepoStatus, RepositoryKind,
+    AdviceSeverity, AuditCheckpointInfo, AuditErased, AuditEvent, AuditKeyInfo, AuditLogged,
+    AuditPage, AuditProof, AuditRetentionPolicy, AuditRetentionResult, AuditStatus,
+    AuditVerification, CreatedToken, MetricsReport, PruneResult, RepoStatus, RepositoryKind,
     ServerCheck, ServerSummary, SnapshotResult, SnapshotValues, TokenSummary,
 };
 use pganalytics_core::Error;
@@ -301,6 +303,346 @@ impl Output {
             }
         }
     }
+}
+
+/// The audit log.
+impl Output {
+    /// `audit log`: the new event's id alone (scripts read it).
+    pub fn audit_logged(&self, r: &AuditLogged) {
+        if self.json {
+            return self.print_json(r);
+        }
+        println!("{}", r.id);
+    }
+
+    pub fn audit_page(&self, page: &AuditPage) {
+        if self.json {
+            return self.print_json(page);
+        }
+        if page.events.is_empty() {
+            println!("no audit events match ({} in total)", page.total);
+            return;
+        }
+        print_events(&page.events);
+        let first = page.offset + 1;
+        let last = page.offset + page.events.len() as i64;
+        if first > 1 || last < page.total {
+            let next = if last < page.total {
+                format!("; next page: --offset {last}")
+            } else {
+                String::new()
+            };
+            println!(
+                "(events {first}–{last} of {}, newest first{next})",
+                page.total
+            );
+        }
+    }
+
+    pub fn audit_activity(&self, actor: &str, events: &[AuditEvent]) {
+        if self.json {
+            return self.print_json(&events);
+        }
+        if events.is_empty() {
+            println!("no events of `{actor}` in this window");
+            return;
+        }
+        print_events(events);
+    }
+
+    pub fn audit_event(&self, e: &AuditEvent) {
+        if self.json {
+            return self.print_json(e);
+        }
+        println!("id:              {}", e.id);
+        println!("event id:        {}", e.event_id);
+        println!("time:            {}", fmt_time(e.created_at));
+        println!("event:           {}", e.event_type);
+        println!("action:          {}", e.action);
+        println!("outcome:         {}", e.outcome.as_str());
+        println!("resource:        {}", resource(e));
+        println!("source:          {}", e.source);
+        println!(
+            "actor:           {} ({}, {})",
+            if e.actor_name.is_empty() {
+                "-"
+            } else {
+                &e.actor_name
+            },
+            e.actor_kind,
+            e.actor_id
+        );
+        if let Some(s) = e.subject_id {
+            println!("subject:         {s}");
+        }
+        println!("ip address:      {}", opt(&e.ip_address));
+        println!("user agent:      {}", opt(&e.user_agent));
+        println!("details:         {}", e.changes);
+        println!("before:          {}", json_or_dash(&e.old_values));
+        println!("after:           {}", json_or_dash(&e.new_values));
+        if e.personal_details.is_some() {
+            println!("personal:        {}", json_or_dash(&e.personal_details));
+        }
+        if e.personal_erased {
+            println!("personal data:   erased (GDPR); the event still verifies");
+        }
+        println!("content hash:    {}", e.content_hash);
+        println!("previous hash:   {}", opt(&e.previous_hash));
+    }
+
+    pub fn audit_verification(&self, r: &AuditVerification) {
+        if self.json {
+            return self.print_json(r);
+        }
+        if r.intact {
+            println!("intact:          yes");
+        } else {
+            println!("intact:          NO");
+            let problem = r.problem.map_or("-", |p| p.describe());
+            match r.first_bad_id {
+                Some(id) => println!("first bad event: {id}: {problem}"),
+                None => println!("problem:         {problem}"),
+            }
+            if let Some(d) = &r.detail {
+                println!("detail:          {d}");
+            }
+        }
+        if r.events_checked > 0 || r.checked_to > 0 {
+            println!(
+                "checked:         events {}..{}",
+                r.checked_from, r.checked_to
+            );
+        }
+        println!(
+            "events checked:  {} in {:.3} s ({:.0} events/s)",
+            r.events_checked, r.seconds, r.events_per_second
+        );
+        match &r.checkpoint {
+            Some(c) => {
+                println!(
+                    "checkpoint:      {} events, root {}",
+                    c.tree_size, c.root_hash
+                );
+                println!(
+                    "                 signed {} with {} key {}",
+                    fmt_time(c.signed_at),
+                    c.algorithm,
+                    c.key_fingerprint
+                );
+            }
+            None => println!("checkpoint:      none"),
+        }
+        if r.unsealed_events > 0 {
+            println!(
+                "unsealed:        {} newest events (chain checked only)",
+                r.unsealed_events
+            );
+        }
+        for w in &r.warnings {
+            println!("warning: {w}");
+        }
+    }
+
+    pub fn audit_proof(&self, p: &AuditProof) {
+        if self.json {
+            return self.print_json(p);
+        }
+        println!("event:           {}", p.id);
+        println!("content hash:    {}", p.content_hash);
+        println!("leaf index:      {}", p.leaf_index);
+        println!("tree size:       {}", p.tree_size);
+        println!("root:            {}", p.root_hash);
+        println!("verified:        {}", yes_no(p.verified));
+        print_checkpoint_lines(&p.checkpoint);
+        println!("audit path ({} hashes, bottom up):", p.proof.len());
+        for h in &p.proof {
+            println!("  {h}");
+        }
+    }
+
+    pub fn audit_key(&self, k: &AuditKeyInfo) {
+        if self.json {
+            return self.print_json(k);
+        }
+        println!("signing key created");
+        println!("algorithm:       {}", k.algorithm);
+        println!("fingerprint:     {}", k.fingerprint);
+        println!("private key:     {}", k.private_key);
+        println!("public key:      {}", k.public_key_path);
+        println!("checkpoints:     {}", k.checkpoints);
+    }
+
+    pub fn audit_public_key(&self, k: &AuditKeyInfo) {
+        if self.json {
+            return self.print_json(k);
+        }
+        println!(
+            "wrote the {} public key {} to {}",
+            k.algorithm, k.fingerprint, k.public_key_path
+        );
+    }
+
+    pub fn audit_checkpoint(&self, c: &Option<AuditCheckpointInfo>) {
+        if self.json {
+            return self.print_json(c);
+        }
+        match c {
+            Some(c) => print_checkpoint_lines(c),
+            None => println!("the newest checkpoint already covers every event"),
+        }
+    }
+
+    pub fn audit_status(&self, s: &AuditStatus) {
+        if self.json {
+            return self.print_json(s);
+        }
+        println!("log id:          {}", s.log_id);
+        println!(
+            "events:          {} (last id {})",
+            s.events,
+            opt(&s.last_id)
+        );
+        println!(
+            "signing key:     {}",
+            s.signing_key
+                .as_deref()
+                .unwrap_or("none (run `pganalytics audit keygen`)")
+        );
+        println!("checkpoints:     {}", s.checkpoints);
+        match &s.newest_checkpoint {
+            Some(c) => println!(
+                "newest:          {} of {} events, signed {} ({})",
+                c.kind,
+                c.tree_size,
+                fmt_time(c.signed_at),
+                c.key_fingerprint
+            ),
+            None => println!("newest:          no checkpoint yet"),
+        }
+        println!("unsealed events: {}", s.unsealed_events);
+        match &s.retention {
+            Some(r) => println!("retention:       {}", retention_summary(r)),
+            None => println!("retention:       no policy (events are kept)"),
+        }
+        println!(
+            "repository role: {}",
+            if s.restricted_role {
+                "pganalytics_app (no UPDATE or DELETE on the log)"
+            } else {
+                "not restricted: the connection's role may be able to change the log"
+            }
+        );
+    }
+
+    pub fn audit_erased(&self, r: &AuditErased) {
+        if self.json {
+            return self.print_json(r);
+        }
+        println!(
+            "erased the personal data of actor {} from {} events",
+            r.actor_id, r.events_erased
+        );
+    }
+
+    pub fn audit_retention_policy(&self, p: Option<&AuditRetentionPolicy>) {
+        if self.json {
+            return self.print_json(&p);
+        }
+        match p {
+            Some(p) => {
+                println!("{}", retention_summary(p));
+                println!("set {}", fmt_time(p.created_at));
+            }
+            None => println!(
+                "no audit retention policy: events are kept forever; set one with `pganalytics audit retention set --days N`"
+            ),
+        }
+    }
+
+    pub fn audit_retention_applied(&self, r: &AuditRetentionResult) {
+        if self.json {
+            return self.print_json(r);
+        }
+        match (r.through_id, r.dry_run) {
+            (None, _) => println!("no audit event is older than the retention period"),
+            (Some(id), true) => println!(
+                "would remove {} events (ids up to {id}) after sealing them",
+                r.removed
+            ),
+            (Some(id), false) => {
+                println!("removed {} events (ids up to {id})", r.removed);
+                if let Some(seal) = &r.seal {
+                    println!(
+                        "sealed by a signed {} of {} events, root {}",
+                        seal.kind, seal.tree_size, seal.root_hash
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn print_events(events: &[AuditEvent]) {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                if e.actor_name.is_empty() {
+                    e.actor_id.to_string()
+                } else {
+                    e.actor_name.clone()
+                },
+                e.action.clone(),
+                e.event_type.clone(),
+                resource(e),
+                e.outcome.as_str().to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID", "TIME", "ACTOR", "ACTION", "EVENT", "RESOURCE", "OUTCOME",
+        ],
+        &rows,
+    );
+}
+
+fn resource(e: &AuditEvent) -> String {
+    match &e.resource_id {
+        Some(id) => format!("{}/{id}", e.resource_type),
+        None => e.resource_type.clone(),
+    }
+}
+
+fn json_or_dash(v: &Option<serde_json::Value>) -> String {
+    v.as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_checkpoint_lines(c: &AuditCheckpointInfo) {
+    println!("checkpoint:      {} of {} events", c.kind, c.tree_size);
+    println!("  root:          {}", c.root_hash);
+    println!("  signed:        {}", fmt_time(c.signed_at));
+    println!("  key:           {} {}", c.algorithm, c.key_fingerprint);
+}
+
+fn retention_summary(p: &AuditRetentionPolicy) -> String {
+    let mut s = format!("keep {} days", p.retention_days);
+    if let Some(a) = p.archive_after_days {
+        s.push_str(&format!(", archive after {a} days"));
+    }
+    s.push_str(if p.deletion_allowed {
+        ", deletion allowed"
+    } else {
+        ", deletion not allowed"
+    });
+    if let Some(f) = &p.compliance_framework {
+        s.push_str(&format!(" ({f})"));
+    }
+    s
 }
 
 fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {

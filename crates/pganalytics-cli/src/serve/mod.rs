@@ -11,11 +11,20 @@ use crate::cli::ServeArgs;
 use pganalytics_core::api::Api;
 use pganalytics_core::{Error, ErrorCode};
 use std::future::IntoFuture;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use routes::router;
 
+/// Serve until SIGINT or SIGTERM; the Api is closed on every path (audit events flushed and
+/// signed).
 pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
+    let result = serve(api.clone(), args).await;
+    api.close().await;
+    result
+}
+
+async fn serve(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
     // Bad durations are refused before anything starts.
     let interval = pganalytics_core::metrics::parse_duration(&args.interval)?;
     pganalytics_core::metrics::parse_duration(&args.keep)?;
@@ -46,7 +55,9 @@ pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
     println!("listening on http://{local}");
     let registry = collect::Registry::default();
     let collection = collect::run(api.clone(), registry.clone(), interval, args.keep.clone());
-    let serving = axum::serve(listener, router(api.clone(), registry))
+    // The peer's address is recorded in the audit events of each request.
+    let app = router(api.clone(), registry).into_make_service_with_connect_info::<SocketAddr>();
+    let serving = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .into_future();
     // Collection never ends on its own; when serving stops, dropping it stops every task.
@@ -54,7 +65,6 @@ pub async fn run(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
         served = serving => served.map_err(|e| Error::internal(format!("serve HTTP: {e}")))?,
         _ = collection => {}
     }
-    api.close().await;
     tracing::info!("pganalytics daemon stopped");
     Ok(())
 }

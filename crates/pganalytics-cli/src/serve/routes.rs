@@ -2,17 +2,23 @@
 
 use super::collect::Registry;
 use super::error::ApiError;
-use axum::extract::{Extension, Path, Query, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Extension, Path, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pganalytics_core::api::{
-    Api, Empty, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, RepoStatus,
-    ServerSummary, SnapshotResult, VersionInfo,
+    Api, AuditActivityRequest, AuditCheckpointInfo, AuditEvent, AuditEventId, AuditLogRequest,
+    AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProblem, AuditVerification,
+    AuditVerifyRequest, Empty, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest,
+    RepoStatus, ServerSummary, SnapshotResult, VersionInfo,
 };
+use pganalytics_core::audit::{Actor, Caller, Source};
 use pganalytics_core::{Error, ErrorCode};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,8 +28,12 @@ type AppState = Arc<Api>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pgAnalytics daemon API", description = "Headless pgAnalytics: the same core as the desktop app and the CLI."),
-    paths(healthz, version, servers, repository, metrics_snapshot, metrics_show, prometheus_metrics),
-    components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport, pganalytics_core::Error, pganalytics_core::ErrorCode)),
+    paths(healthz, version, servers, repository, metrics_snapshot, metrics_show, prometheus_metrics,
+        audit_logs, audit_show, audit_verify, audit_activity, audit_log_event),
+    components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport,
+        AuditPage, AuditEvent, AuditOutcome, AuditVerifyRequest, AuditVerification, AuditProblem,
+        AuditCheckpointInfo, AuditLogRequest, AuditLogged,
+        pganalytics_core::Error, pganalytics_core::ErrorCode)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -58,6 +68,11 @@ pub fn router(api: AppState, registry: Registry) -> Router {
             "/api/v1/servers/{name}/metrics/snapshot",
             post(metrics_snapshot),
         )
+        .route("/api/v1/audit/logs", get(audit_logs))
+        .route("/api/v1/audit/logs/{id}", get(audit_show))
+        .route("/api/v1/audit/verify", post(audit_verify))
+        .route("/api/v1/audit/activity/users/{userId}", get(audit_activity))
+        .route("/api/v1/audit/events", post(audit_log_event))
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_token,
@@ -70,10 +85,17 @@ pub fn router(api: AppState, registry: Registry) -> Router {
         .with_state(api)
 }
 
-/// Bearer-token authentication: the token's hash must match a stored, unrevoked token.
+/// The Api acting for the authenticated caller of this request (its token, address and user
+/// agent): what the handler does is audited under that identity.
+#[derive(Clone)]
+struct AsCaller(Api);
+
+/// Bearer-token authentication: the token's hash must match a stored, unrevoked token. Both a
+/// use and a rejection are audited with the peer's address and user agent; the handler then
+/// acts as the token ([`AsCaller`]).
 async fn require_token(
     State(api): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let header = request
@@ -87,9 +109,39 @@ async fn require_token(
             .with_hint("send `Authorization: Bearer <token>`; create one with `pganalytics token create NAME`")
             .into());
     }
-    let name = api.authenticate_token(token).await?;
+    let ip_address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_canonical());
+    let user_agent = request.headers().get(USER_AGENT).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(MAX_USER_AGENT)
+            .collect::<String>()
+    });
+    let caller = |actor| Caller {
+        actor,
+        source: Source::Api,
+        ip_address,
+        user_agent: user_agent.clone(),
+    };
+    let name = api
+        .with_caller(caller(Actor::anonymous()))
+        .authenticate_token(token)
+        .await?;
     tracing::debug!(token = %name, path = %request.uri().path(), "authenticated request");
+    request
+        .extensions_mut()
+        .insert(AsCaller(api.with_caller(caller(Actor::api_token(&name)))));
     Ok(next.run(request).await)
+}
+
+/// Longer user agents are cut (they are stored in every audit event of the request).
+const MAX_USER_AGENT: usize = 512;
+
+/// Malformed query strings, paths and bodies answer like every other error: JSON, 400.
+fn rejected(what: &str, text: String) -> ApiError {
+    Error::invalid_input(format!("invalid {what}: {text}")).into()
 }
 
 /// Liveness: answers without authentication or repository access.
@@ -101,21 +153,27 @@ async fn healthz() -> &'static str {
 /// Version of the daemon.
 #[utoipa::path(get, path = "/api/v1/version", security(("bearer" = [])),
     responses((status = 200, body = VersionInfo), (status = 401, body = pganalytics_core::Error)))]
-async fn version(State(api): State<AppState>) -> Result<Json<VersionInfo>, ApiError> {
+async fn version(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+) -> Result<Json<VersionInfo>, ApiError> {
     Ok(Json(api.version(Empty {}).await?))
 }
 
 /// Registered monitored servers.
 #[utoipa::path(get, path = "/api/v1/servers", security(("bearer" = [])),
     responses((status = 200, body = Vec<ServerSummary>), (status = 401, body = pganalytics_core::Error)))]
-async fn servers(State(api): State<AppState>) -> Result<Json<Vec<ServerSummary>>, ApiError> {
+async fn servers(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+) -> Result<Json<Vec<ServerSummary>>, ApiError> {
     Ok(Json(api.server_list(Empty {}).await?))
 }
 
 /// Repository kind, location and applied migrations.
 #[utoipa::path(get, path = "/api/v1/repository", security(("bearer" = [])),
     responses((status = 200, body = RepoStatus), (status = 401, body = pganalytics_core::Error)))]
-async fn repository(State(api): State<AppState>) -> Result<Json<RepoStatus>, ApiError> {
+async fn repository(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+) -> Result<Json<RepoStatus>, ApiError> {
     Ok(Json(api.repo_status(Empty {}).await?))
 }
 
@@ -127,7 +185,7 @@ async fn repository(State(api): State<AppState>) -> Result<Json<RepoStatus>, Api
         (status = 404, body = pganalytics_core::Error),
         (status = 502, description = "The server is unreachable", body = pganalytics_core::Error)))]
 async fn metrics_snapshot(
-    State(api): State<AppState>,
+    Extension(AsCaller(api)): Extension<AsCaller>,
     Path(name): Path<String>,
 ) -> Result<Json<SnapshotResult>, ApiError> {
     Ok(Json(
@@ -148,7 +206,7 @@ struct SinceQuery {
     responses((status = 200, body = MetricsReport), (status = 400, body = pganalytics_core::Error),
         (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
 async fn metrics_show(
-    State(api): State<AppState>,
+    Extension(AsCaller(api)): Extension<AsCaller>,
     Path(name): Path<String>,
     Query(q): Query<SinceQuery>,
 ) -> Result<Json<MetricsReport>, ApiError> {
@@ -178,4 +236,137 @@ async fn prometheus_metrics(Extension(registry): Extension<Registry>) -> Respons
         body,
     )
         .into_response()
+}
+
+/// Filters of `GET /api/v1/audit/logs`; every one is optional.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditLogsQuery {
+    /// Actor id (UUID) or name.
+    actor: Option<String>,
+    /// Verb, e.g. `read`, `create`, `login`.
+    action: Option<String>,
+    resource_type: Option<String>,
+    /// Dotted event name, e.g. `auth.token_rejected`.
+    event_type: Option<String>,
+    /// From this time: RFC 3339 (`2026-11-29T08:00:00Z`) or a duration back from now (`2h`).
+    since: Option<String>,
+    /// Before this time: RFC 3339 or a duration back from now.
+    until: Option<String>,
+    /// At most this many events (default 100, at most 1000).
+    limit: Option<i64>,
+    /// Skip this many of the newest matching events.
+    offset: Option<i64>,
+}
+
+/// Audit events, newest first, filtered and paged. The read is itself audited
+/// (`audit.logs_read`).
+#[utoipa::path(get, path = "/api/v1/audit/logs", security(("bearer" = [])), params(AuditLogsQuery),
+    responses((status = 200, body = AuditPage), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error)))]
+async fn audit_logs(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    query: Result<Query<AuditLogsQuery>, QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let Query(q) = query.map_err(|e| rejected("query", e.body_text()))?;
+    let now = chrono::Utc::now();
+    let req = AuditLogsRequest {
+        actor: q.actor,
+        action: q.action,
+        resource_type: q.resource_type,
+        event_type: q.event_type,
+        since: crate::audit::parse_time_opt(q.since.as_deref(), now)?,
+        until: crate::audit::parse_time_opt(q.until.as_deref(), now)?,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    Ok(Json(api.audit_logs(req).await?))
+}
+
+/// One audit event with its before/after values, address and hashes.
+#[utoipa::path(get, path = "/api/v1/audit/logs/{id}", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The event's position in the chain")),
+    responses((status = 200, body = AuditEvent), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
+async fn audit_show(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<AuditEvent>, ApiError> {
+    let Path(id) = id.map_err(|e| rejected("event id", e.body_text()))?;
+    Ok(Json(api.audit_show(AuditEventId { id }).await?))
+}
+
+/// Verify the audit log (or the range `from`..`to`) against the signed external checkpoints.
+///
+/// Answers 200 with the report whether or not the log is intact: `intact: false` names the
+/// first bad event (`first_bad_id`) and the `problem`. Other statuses mean the verification
+/// could not run (a bad range, no readable public key). The daemon verifies with its own
+/// configured public key and checkpoint folder: `public_key` and `checkpoints` are refused
+/// here (verify with other trust anchors offline: `pganalytics audit verify --public-key`).
+/// An empty body verifies everything.
+#[utoipa::path(post, path = "/api/v1/audit/verify", security(("bearer" = [])),
+    request_body(content = AuditVerifyRequest, description = "The range to check; `{}` or no body for everything"),
+    responses((status = 200, description = "The verification ran; see `intact`", body = AuditVerification),
+        (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error),
+        (status = 404, description = "No public key is configured or readable", body = pganalytics_core::Error)))]
+async fn audit_verify(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    body: axum::body::Bytes,
+) -> Result<Json<AuditVerification>, ApiError> {
+    let req: AuditVerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        AuditVerifyRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| rejected("request body", e.to_string()))?
+    };
+    if req.public_key.is_some() || req.checkpoints.is_some() {
+        return Err(Error::invalid_input(
+            "the daemon verifies with its configured public key and checkpoints",
+        )
+        .with_hint("send only `from` and `to`; to verify with another key or folder, run `pganalytics audit verify --public-key FILE --checkpoints DIR`")
+        .into());
+    }
+    Ok(Json(api.audit_verify(req).await?))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct WindowQuery {
+    /// From this time: RFC 3339 or a duration back from now (`2h`, `7d`).
+    since: Option<String>,
+    /// Before this time: RFC 3339 or a duration back from now.
+    until: Option<String>,
+}
+
+/// Everything one actor did (or that concerned them) in a window, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit/activity/users/{userId}", security(("bearer" = [])),
+    params(("userId" = String, Path, description = "Actor id (UUID) or name"), WindowQuery),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, description = "No such actor", body = pganalytics_core::Error)))]
+async fn audit_activity(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    Path(actor): Path<String>,
+    query: Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let Query(q) = query.map_err(|e| rejected("query", e.body_text()))?;
+    let now = chrono::Utc::now();
+    let req = AuditActivityRequest {
+        actor,
+        since: crate::audit::parse_time_opt(q.since.as_deref(), now)?,
+        until: crate::audit::parse_time_opt(q.until.as_deref(), now)?,
+    };
+    Ok(Json(api.audit_activity(req).await?))
+}
+
+/// Record an event that happened outside pgAnalytics. Answers once the event is durable; the
+/// token that sent it is recorded in its details (`recorded_by`).
+#[utoipa::path(post, path = "/api/v1/audit/events", security(("bearer" = [])),
+    request_body = AuditLogRequest,
+    responses((status = 201, description = "Recorded and durable", body = AuditLogged),
+        (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error)))]
+async fn audit_log_event(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    body: Result<Json<AuditLogRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<AuditLogged>), ApiError> {
+    let Json(req) = body.map_err(|e| rejected("request body", e.body_text()))?;
+    Ok((StatusCode::CREATED, Json(api.audit_log_event(req).await?)))
 }
