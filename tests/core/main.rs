@@ -1,6 +1,7 @@
 //! Integration tests of the core, against real PostgreSQL servers started by the cluster
 //! manager. One binary (one link); a module per area.
 
+mod audit;
 mod bindings;
 mod boundaries;
 mod charts;

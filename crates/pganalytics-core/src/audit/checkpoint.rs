@@ -273,7 +273,8 @@ impl Store {
         Ok(json_path)
     }
 
-    /// Every checkpoint in the folder, by size (a seal before a checkpoint of the same size).
+    /// Every checkpoint in the folder, by size (a seal after a checkpoint of the same size: its
+    /// event hashes may start where that checkpoint ends).
     /// Unreadable files are reported, not skipped: a damaged store must not look shorter.
     pub fn list(&self) -> Result<Vec<Checkpoint>> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -305,7 +306,7 @@ impl Store {
             let s = c.statement().ok();
             (
                 s.as_ref().map_or(0, |s| s.size),
-                s.is_some_and(|s| s.kind == Kind::Checkpoint),
+                s.is_some_and(|s| s.kind == Kind::Seal),
             )
         });
         Ok(out)

@@ -330,7 +330,7 @@ impl AuditLog {
             .list()?
             .into_iter()
             .filter_map(|c| c.statement().ok().map(|s| verify::info(&c, &s)))
-            .last();
+            .next_back();
         let unsealed = last_id.unwrap_or(0) - newest.as_ref().map_or(0, |c| c.tree_size);
         let restricted: bool = sqlx::query_scalar("SELECT current_user = 'pganalytics_app'")
             .fetch_one(repo.pool())
@@ -382,8 +382,7 @@ impl AuditLog {
         let seal = list
             .iter()
             .filter_map(|c| c.statement().ok().map(|s| (c, s)))
-            .filter(|(_, s)| s.kind == checkpoint::Kind::Seal && s.size < id as u64)
-            .last();
+            .rfind(|(_, s)| s.kind == checkpoint::Kind::Seal && s.size < id as u64);
         let (prefix, from) = match seal {
             Some((c, s)) => (c.frontier().map_err(Error::internal)?, s.size as i64),
             None => (merkle::Frontier::new(), 0),
@@ -448,6 +447,17 @@ impl AuditLog {
 
     /// Seal the events older than the policy's retention and delete them.
     pub async fn apply_retention(&self, dry_run: bool) -> Result<AuditRetentionResult> {
+        let policy = retention_policy(&self.pool).await?.ok_or_else(no_policy)?;
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(policy.retention_days as i64);
+        self.apply_retention_before(cutoff, dry_run).await
+    }
+
+    /// Seal and delete the events created before `cutoff` (the policy must allow deletion).
+    pub async fn apply_retention_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        dry_run: bool,
+    ) -> Result<AuditRetentionResult> {
         let policy = retention_policy(&self.pool).await?.ok_or_else(|| {
             Error::not_found("no audit retention policy is set").with_hint(
                 "set one with `pganalytics audit retention set --days N --allow-deletion`",
@@ -460,7 +470,6 @@ impl AuditLog {
             );
         }
         self.sync().await?;
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(policy.retention_days as i64);
         // The removed range is a prefix: up to the last event before the first young one.
         let through: Option<i64> = sqlx::query_scalar(
             "SELECT max(id) FROM audit_logs WHERE id < COALESCE(
@@ -505,6 +514,11 @@ impl AuditLog {
             seal: sealed.map(|s| self.info_of(&s.statement)),
         })
     }
+}
+
+fn no_policy() -> Error {
+    Error::not_found("no audit retention policy is set")
+        .with_hint("set one with `pganalytics audit retention set --days N --allow-deletion`")
 }
 
 fn writer_gone() -> Error {
