@@ -453,7 +453,7 @@ async fn concurrent_writers_make_one_valid_chain() {
         Err(e) => panic!("second writer: {e}"),
     };
     let mut tasks = Vec::new();
-    for w in 0..8 {
+    for w in 0u32..8 {
         let api = if w.is_multiple_of(2) {
             log.api.clone()
         } else {
