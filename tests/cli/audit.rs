@@ -821,6 +821,14 @@ async fn daemon_audit_endpoints_record_their_callers() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["checked_to"], id);
+    let r = http
+        .post(url("/api/v1/audit/verify"))
+        .bearer_auth(&token)
+        .json(&Value::Null)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "null means everything");
     for body in [
         json!({"from": 5, "to": 2}),
         json!({"public_key": "/etc/passwd"}),

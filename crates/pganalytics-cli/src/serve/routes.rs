@@ -259,8 +259,9 @@ struct AuditLogsQuery {
     offset: Option<i64>,
 }
 
-/// Audit events, newest first, filtered and paged. The read is itself audited
-/// (`audit.logs_read`).
+/// Audit events, newest first, filtered and paged.
+///
+/// The read is itself audited (`audit.logs_read`, with the token, address and user agent).
 #[utoipa::path(get, path = "/api/v1/audit/logs", security(("bearer" = [])), params(AuditLogsQuery),
     responses((status = 200, body = AuditPage), (status = 400, body = pganalytics_core::Error),
         (status = 401, body = pganalytics_core::Error)))]
@@ -305,7 +306,7 @@ async fn audit_show(
 /// here (verify with other trust anchors offline: `pganalytics audit verify --public-key`).
 /// An empty body verifies everything.
 #[utoipa::path(post, path = "/api/v1/audit/verify", security(("bearer" = [])),
-    request_body(content = AuditVerifyRequest, description = "The range to check; `{}` or no body for everything"),
+    request_body(content = Option<AuditVerifyRequest>, description = "The range to check; `{}` or no body for everything"),
     responses((status = 200, description = "The verification ran; see `intact`", body = AuditVerification),
         (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error),
         (status = 404, description = "No public key is configured or readable", body = pganalytics_core::Error)))]
@@ -313,10 +314,13 @@ async fn audit_verify(
     Extension(AsCaller(api)): Extension<AsCaller>,
     body: axum::body::Bytes,
 ) -> Result<Json<AuditVerification>, ApiError> {
+    // No body, `null` and `{}` all mean everything.
     let req: AuditVerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
         AuditVerifyRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| rejected("request body", e.to_string()))?
+        serde_json::from_slice::<Option<AuditVerifyRequest>>(&body)
+            .map_err(|e| rejected("request body", e.to_string()))?
+            .unwrap_or_default()
     };
     if req.public_key.is_some() || req.checkpoints.is_some() {
         return Err(Error::invalid_input(
@@ -357,8 +361,10 @@ async fn audit_activity(
     Ok(Json(api.audit_activity(req).await?))
 }
 
-/// Record an event that happened outside pgAnalytics. Answers once the event is durable; the
-/// token that sent it is recorded in its details (`recorded_by`).
+/// Record an event that happened outside pgAnalytics.
+///
+/// Answers once the event is durable. The event's actor is the `actor` named in the body (an
+/// external actor); the token that sent it is recorded in its details (`recorded_by`).
 #[utoipa::path(post, path = "/api/v1/audit/events", security(("bearer" = [])),
     request_body = AuditLogRequest,
     responses((status = 201, description = "Recorded and durable", body = AuditLogged),
