@@ -66,7 +66,6 @@ export function renderAudit(container: HTMLElement): void {
   // ---- Status strip and verification ----
   const statusBody = h("div", { "data-testid": "audit-status-body" });
   const keygenFeedback = h("div", { class: "keygen-feedback", "data-testid": "audit-keygen-feedback" });
-  let keyCreated: AuditKeyInfo | null = null;
   const { button: verifyButton, area: verifyArea } = verifier({
     openEvent: (id, flag) => openEventDetail(section, id, detailActions, flag),
     finished: () => void reloadAll(),
@@ -220,13 +219,15 @@ export function renderAudit(container: HTMLElement): void {
     button.disabled = true;
     button.textContent = "Creating key…";
     replace(keygenFeedback);
+    let created: AuditKeyInfo | null = null;
     try {
-      keyCreated = await call("audit_keygen", {});
+      created = await call("audit_keygen", {});
     } catch (err) {
       replace(keygenFeedback, errorBox(err, "audit-keygen-error"));
     }
+    // The status strip (key, first checkpoint) and the table (the key's creation) changed.
     await reloadAll();
-    if (keyCreated) showKeyCreated(keyCreated);
+    if (created) showKeyCreated(created);
   }
 
   function showKeyCreated(k: AuditKeyInfo): void {
