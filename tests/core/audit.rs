@@ -704,3 +704,42 @@ async fn bad_events_are_refused_before_they_reach_the_batch() {
     log.fill(2).await;
     assert!(log.verify().await.intact);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_key_the_chain_is_still_checked_and_the_report_says_what_is_not() {
+    let cluster = pganalytics_testkit::pg(16).await.expect("cluster");
+    let (api, _dir) = api_on(&cluster).await;
+    for i in 0..5 {
+        api.audit_log_event(external("carol", "update", i))
+            .await
+            .unwrap();
+    }
+    let report = api
+        .audit_verify(AuditVerifyRequest::default())
+        .await
+        .unwrap();
+    assert!(report.intact, "{report:#?}");
+    assert!(report.checkpoint.is_none());
+    assert!(
+        report.warnings.iter().any(|w| w.contains("keygen")),
+        "{report:#?}"
+    );
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(api.repository().pool())
+        .await
+        .unwrap();
+    let db = cluster.pool(&name).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    for sql in [
+        "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only",
+        "DELETE FROM audit_logs WHERE id = 3",
+    ] {
+        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let report = api
+        .audit_verify(AuditVerifyRequest::default())
+        .await
+        .unwrap();
+    assert_detected(&report, AuditProblem::EventMissing, Some(3));
+}

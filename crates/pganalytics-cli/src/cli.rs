@@ -70,6 +70,24 @@ pub enum GrafanaCommand {
 pub enum BenchCommand {
     /// Snapshot latency and CPU against prometheus-postgres-exporter on the same server.
     Metrics(BenchMetricsArgs),
+    /// Audit Log throughput, call and durability latency against plain INSERTs; verification speed.
+    Audit(BenchAuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAuditArgs {
+    /// Major version of the PostgreSQL server the benchmark starts.
+    #[arg(long, default_value_t = 16)]
+    pub major: u32,
+    /// Events per writer count in the max-throughput load.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Length of the paced load (offered rate: half of what plain INSERT sustained).
+    #[arg(long, default_value_t = 10.0)]
+    pub paced_seconds: f64,
+    /// Events in the log when verification is timed.
+    #[arg(long, default_value_t = 500_000)]
+    pub verify_events: usize,
 }
 
 #[derive(Debug, Args)]

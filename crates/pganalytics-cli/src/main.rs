@@ -95,6 +95,9 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
         // Starts its own server and repository database.
         return bench::metrics(args).await;
     }
+    if let Command::Bench(BenchCommand::Audit(args)) = cli.command {
+        return bench::audit(args).await;
+    }
     let api = Api::open(options).await?;
     if let Command::Serve(args) = cli.command {
         return serve::run(std::sync::Arc::new(api), args).await;

@@ -14,7 +14,7 @@ id: number, event_id: string, event_type: string, resource_type: string, resourc
  */
 source: string, actor_id: string, 
 /**
- * `os_user`, `api_token`, `db_role` or `system`.
+ * `os_user`, `api_token`, `db_role`, `external` (named by an event sent in) or `system`.
  */
 actor_kind: string, actor_name: string, subject_id: string | null, changes: Record<string, unknown>, old_values: unknown, new_values: unknown, ip_address: string | null, user_agent: string | null, personal_details: unknown, 
 /**

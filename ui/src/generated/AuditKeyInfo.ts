@@ -2,6 +2,6 @@
 
 export type AuditKeyInfo = { algorithm: string, fingerprint: string, 
 /**
- * `keyring` or the key file's path.
+ * Where the private key is: `keyring entry …` or `file …`.
  */
 private_key: string, public_key_path: string, checkpoints: string, };

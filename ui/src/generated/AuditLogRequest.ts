@@ -6,7 +6,8 @@ import type { AuditOutcome } from "./AuditOutcome";
  */
 export type AuditLogRequest = { 
 /**
- * Who acted, e.g. a person's login; recorded as a `db_role`-free external actor name.
+ * Who acted, e.g. a person's login or a system's name; recorded as an actor of kind
+ * `external` (the token or user that sent the event is kept in `changes.recorded_by`).
  */
 actor: string, action: string, resource_type: string, resource_id?: string, 
 /**

@@ -40,7 +40,7 @@ pub struct AuditEvent {
     /// `cli`, `desktop`, `daemon`, `api` or `system`.
     pub source: String,
     pub actor_id: uuid::Uuid,
-    /// `os_user`, `api_token`, `db_role` or `system`.
+    /// `os_user`, `api_token`, `db_role`, `external` (named by an event sent in) or `system`.
     pub actor_kind: String,
     pub actor_name: String,
     pub subject_id: Option<uuid::Uuid>,
@@ -134,7 +134,8 @@ pub struct AuditActivityRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLogRequest {
-    /// Who acted, e.g. a person's login; recorded as a `db_role`-free external actor name.
+    /// Who acted, e.g. a person's login or a system's name; recorded as an actor of kind
+    /// `external` (the token or user that sent the event is kept in `changes.recorded_by`).
     pub actor: String,
     pub action: String,
     pub resource_type: String,
@@ -278,7 +279,7 @@ pub struct AuditKeygenRequest {
 pub struct AuditKeyInfo {
     pub algorithm: String,
     pub fingerprint: String,
-    /// `keyring` or the key file's path.
+    /// Where the private key is: `keyring entry …` or `file …`.
     pub private_key: String,
     pub public_key_path: String,
     pub checkpoints: String,

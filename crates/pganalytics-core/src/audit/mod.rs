@@ -163,6 +163,25 @@ impl AuditLog {
         Ok((id, event_id))
     }
 
+    /// Queue an event and return at once with a receipt that resolves to its position when it
+    /// is committed (the benchmark times both moments; callers that must wait use
+    /// [`AuditLog::log_durable`]).
+    pub async fn log_with_receipt(
+        &self,
+        caller: &Caller,
+        event: NewEvent,
+    ) -> Result<oneshot::Receiver<Result<i64>>> {
+        let actor_id = self.actor_id(&caller.actor).await?;
+        let prepared = event::prepare(event, caller, actor_id)?;
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Event {
+            event: Box::new(prepared),
+            durable: Some(tx),
+        })
+        .await?;
+        Ok(rx)
+    }
+
     /// Wait until every event queued so far is committed and covered by a signed checkpoint
     /// (when a signing key is configured).
     pub async fn flush(&self) -> Result<()> {
@@ -295,6 +314,16 @@ impl AuditLog {
         }
         self.sealer.set_key(location, key).await;
         Ok(info)
+    }
+
+    /// Whether verification has a key to work with (configured public key or signing key).
+    pub fn has_key(&self, data_dir: &DataDir) -> Result<bool> {
+        Ok(self.sealer.has_key() || data_dir.load_config()?.audit.public_key.is_some())
+    }
+
+    /// Where the private key is (`keyring entry …` or `file …`), when there is one.
+    pub fn key_location(&self) -> Option<String> {
+        self.sealer.location().map(|l| l.to_string())
     }
 
     /// The public key: the configured file, else derived from the signing key.

@@ -40,7 +40,7 @@ impl Sealer {
         }
     }
 
-    fn location(&self) -> Option<KeyLocation> {
+    pub fn location(&self) -> Option<KeyLocation> {
         self.key
             .read()
             .map(|k| k.clone())

@@ -13,12 +13,13 @@
 //! connections, the exporter's connections). Machines are shared and noisy: compare the two
 //! tools of the same run, not absolute numbers across runs.
 
+use super::Workdir;
 use crate::cli::BenchMetricsArgs;
 use pganalytics_core::api::{Api, ApiOptions, ServerAddRequest};
 use pganalytics_core::cluster::{binaries, Cluster, ClusterOptions};
 use pganalytics_core::{Error, ErrorCode};
 use sqlx::Row;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -57,26 +58,6 @@ pub async fn metrics(args: BenchMetricsArgs) -> Result<(), Error> {
         eprintln!("warning: stopping the benchmark's server failed: {e}");
     }
     result
-}
-
-/// A throw-away folder the server's account can pass through; removed on drop.
-struct Workdir(PathBuf);
-
-impl Workdir {
-    fn new() -> Result<Workdir, Error> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("pga-bench-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)
-            .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)))
-            .map_err(|e| Error::internal(format!("create {}: {e}", dir.display())))?;
-        Ok(Workdir(dir))
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 struct Figures {
