@@ -183,20 +183,22 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
 
     // Verify now: progress while it runs, then the result.
     click(s, "[data-testid=audit-verify]").await?;
-    let intact = wait_for("the verification result", VERIFY_TIMEOUT, || async {
+    let result = wait_for("the verification result", VERIFY_TIMEOUT, || async {
         if let Some(err) = s.find("[data-testid=audit-verify-error]").await? {
             bail!("verification failed to run: {}", s.text(&err).await?);
         }
-        let Some(el) = s.find("[data-testid=audit-verify-result]").await? else {
-            return Ok(None);
-        };
-        s.attribute(&el, "data-intact").await
+        s.find("[data-testid=audit-verify-result]").await
     })
     .await?;
+    let intact = s.attribute(&result, "data-intact").await?.unwrap_or_default();
     if intact != "true" {
         let text = text_of(s, "[data-testid=audit-verify-result]", UI_TIMEOUT).await?;
         bail!("a log nobody tampered with must verify intact: {text}");
     }
+    ensure!(
+        s.attribute(&result, "data-signed").await?.as_deref() == Some("true"),
+        "with a key, the log is checked against a signed checkpoint, not only its chain"
+    );
     let summary = text_of(s, "[data-testid=audit-verify-summary]", UI_TIMEOUT).await?;
     ensure!(
         summary.contains("events checked") && summary.contains("events/s"),

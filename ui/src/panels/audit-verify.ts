@@ -121,10 +121,23 @@ export function verifier(hooks: VerifyHooks): { button: HTMLButtonElement; area:
   }
 
   function intact(r: AuditVerification): HTMLElement {
+    // Without a signed checkpoint only the chain was checked: a rewritten or truncated log
+    // would pass, so this is not the full green result.
+    const signed = r.checkpoint !== null;
     return h(
       "div",
-      { class: "card verify-intact", "data-testid": "audit-verify-result", "data-intact": "true" },
-      h("div", { class: "verify-headline" }, h("span", { class: "verify-icon" }, "✓"), "Audit log intact"),
+      {
+        class: signed ? "card verify-intact" : "card verify-intact verify-unsigned",
+        "data-testid": "audit-verify-result",
+        "data-intact": "true",
+        "data-signed": String(signed),
+      },
+      h(
+        "div",
+        { class: "verify-headline" },
+        h("span", { class: "verify-icon" }, signed ? "✓" : "!"),
+        signed ? "Audit log intact" : "Hash chain intact — no signed checkpoint to check it against",
+      ),
       h(
         "p",
         { "data-testid": "audit-verify-summary" },
