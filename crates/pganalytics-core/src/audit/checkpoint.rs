@@ -312,6 +312,50 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest checkpoint with size ≤ `size` (a seal before a checkpoint of the same size
+    /// loses), found by file name.
+    pub fn newest_at_most(&self, size: u64) -> Result<Option<Checkpoint>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorCode::DataDirUnusable,
+                    format!("read the audit checkpoints in {}: {e}", self.dir.display()),
+                ))
+            }
+        };
+        let mut best: Option<((u64, bool), PathBuf)> = None;
+        for entry in entries {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let Some((n, kind)) = stem.split_once('.') else {
+                continue;
+            };
+            let (Ok(n), seal) = (n.parse::<u64>(), kind == "seal") else {
+                continue;
+            };
+            if n <= size && best.as_ref().is_none_or(|(k, _)| (n, seal) > *k) {
+                best = Some(((n, seal), path));
+            }
+        }
+        let Some((_, path)) = best else {
+            return Ok(None);
+        };
+        let text = std::fs::read(&path)?;
+        serde_json::from_slice(&text).map(Some).map_err(|e| {
+            Error::new(
+                ErrorCode::VerificationFailed,
+                format!("the external checkpoint {} is damaged: {e}", path.display()),
+            )
+        })
+    }
+
     /// The content hashes a checkpoint adds (events `previous_size + 1 ..= size`).
     pub fn leaves(&self, statement: &Statement, previous_size: u64) -> Result<Vec<Hash>> {
         let path = self

@@ -324,17 +324,16 @@ pub fn personal_digest(
     user_agent: Option<&str>,
     personal_details: Option<&Value>,
 ) -> String {
-    let doc = json!({
-        "actor_name": actor_name,
-        "ip_address": ip_address,
-        "personal_details": personal_details,
-        "user_agent": user_agent,
-    });
-    let mut hasher = Sha256::new();
-    hasher.update(salt);
-    // A document of strings and already-checked JSON always canonicalises.
-    hasher.update(canonical_bytes(&doc).unwrap_or_default());
-    hex::encode(hasher.finalize())
+    // Personal details were checked by `check_json`, so they canonicalise.
+    super::canonical::personal_digest(
+        &mut Vec::with_capacity(256),
+        salt,
+        actor_name,
+        ip_address,
+        user_agent,
+        personal_details,
+    )
+    .unwrap_or_default()
 }
 
 /// The fields an event's content hash covers, borrowed from wherever they were read.
@@ -361,26 +360,34 @@ pub struct HashedFields<'a> {
 impl HashedFields<'_> {
     /// The canonical document (RFC 8785) whose SHA-256 is the content hash.
     pub fn canonical(&self) -> Result<Vec<u8>> {
-        let doc = json!({
-            "v": FORMAT_VERSION,
-            "id": self.id,
-            "event_id": self.event_id.to_string(),
-            "event_type": self.event_type,
-            "resource_type": self.resource_type,
-            "resource_id": self.resource_id,
-            "action": self.action,
-            "outcome": self.outcome,
-            "source": self.source,
-            "actor_id": self.actor_id.to_string(),
-            "subject_id": self.subject_id.map(|s| s.to_string()),
-            "changes": self.changes,
-            "old_values": self.old_values,
-            "new_values": self.new_values,
-            "personal_digest": self.personal_digest,
-            "created_at": format_time(self.created_at),
-            "previous_hash": self.previous_hash,
-        });
-        canonical_bytes(&doc)
+        let event_id = self.event_id.to_string();
+        let actor_id = self.actor_id.to_string();
+        let subject_id = self.subject_id.map(|s| s.to_string());
+        let created_at = format_time(self.created_at);
+        let mut out = Vec::with_capacity(512);
+        let ok = super::canonical::CanonicalEvent {
+            id: self.id,
+            event_id: &event_id,
+            event_type: self.event_type,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            action: self.action,
+            outcome: self.outcome,
+            source: self.source,
+            actor_id: &actor_id,
+            subject_id: subject_id.as_deref(),
+            changes: self.changes,
+            old_values: self.old_values,
+            new_values: self.new_values,
+            personal_digest: self.personal_digest,
+            created_at: &created_at,
+            previous_hash: self.previous_hash,
+        }
+        .write(&mut out);
+        if !ok {
+            return Err(Error::invalid_input("an audit event holds JSON that cannot be canonicalised"));
+        }
+        Ok(out)
     }
 
     /// Hex SHA-256 of the canonical document.

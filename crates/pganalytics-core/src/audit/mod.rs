@@ -9,6 +9,7 @@
 //! - this file: [`AuditLog`], the handle the [`crate::api::Api`] holds, and the operations
 //!   around keys, retention and erasure.
 
+pub mod canonical;
 pub mod checkpoint;
 pub mod event;
 pub mod keys;

@@ -109,9 +109,10 @@ impl Sealer {
         // Continue from the newest external checkpoint at or below the target: the external
         // copy, not the database row, is what we trust.
         let public = key.verifying_key();
-        let existing = self.store.list()?;
+        // Only the newest one at or below the target is read and checked (by file name), so
+        // signing stays cheap however many checkpoints exist; `audit verify` checks them all.
         let mut base: Option<(Checkpoint, Statement)> = None;
-        for c in existing {
+        if let Some(c) = self.store.newest_at_most(target)? {
             let statement = c.verified(&public).map_err(|why| {
                 Error::new(
                     ErrorCode::VerificationFailed,
@@ -124,9 +125,7 @@ impl Sealer {
                     "run `pganalytics audit verify` and investigate before signing anything new",
                 )
             })?;
-            if statement.size <= target {
-                base = Some((c, statement));
-            }
+            base = Some((c, statement));
         }
         if let Some((_, s)) = &base {
             if s.size == target && (seal_at.is_none() || s.kind == Kind::Seal) {

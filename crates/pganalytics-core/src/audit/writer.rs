@@ -45,6 +45,8 @@ pub struct Writer {
     last_checkpoint: Instant,
     /// Events written since the last checkpoint.
     dirty: bool,
+    /// Held by the checkpoint being signed.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Writer {
@@ -57,6 +59,7 @@ impl Writer {
             interval,
             last_checkpoint: Instant::now(),
             dirty: false,
+            gate: Default::default(),
         }
     }
 
@@ -67,7 +70,7 @@ impl Writer {
             let first = tokio::select! {
                 msg = rx.recv() => msg,
                 _ = tokio::time::sleep_until(due.into()), if self.dirty && self.sealer.has_key() => {
-                    self.checkpoint().await;
+                    self.spawn_checkpoint(Vec::new());
                     continue;
                 }
             };
@@ -83,7 +86,9 @@ impl Writer {
         }
         // Every sender is gone: the process is closing. Seal what this process wrote.
         if self.dirty && self.sealer.has_key() {
-            self.checkpoint().await;
+            let (tx, rx) = oneshot::channel();
+            self.spawn_checkpoint(vec![tx]);
+            let _ = rx.await;
         }
     }
 
@@ -135,44 +140,60 @@ impl Writer {
                 && self.last_checkpoint.elapsed() >= self.interval
                 && self.sealer.has_key()
             {
-                self.checkpoint().await;
+                self.spawn_checkpoint(Vec::new());
             }
             return;
         }
-        let want_checkpoint = flushes.iter().any(|(c, _)| *c);
-        let result = match failed {
-            Some(e) => Err(e),
-            None => {
-                if want_checkpoint && self.dirty && self.sealer.has_key() {
-                    self.checkpoint().await;
-                }
-                Ok(())
+        if let Some(e) = failed {
+            for (_, done) in flushes {
+                let _ = done.send(Err(e.clone()));
             }
-        };
-        for (_, done) in flushes {
-            let _ = done.send(result.clone());
+            return;
+        }
+        let (sealed, plain): (Vec<_>, Vec<_>) = flushes.into_iter().partition(|(c, _)| *c);
+        for (_, done) in plain {
+            let _ = done.send(Ok(()));
+        }
+        if !sealed.is_empty() {
+            let waiters = sealed.into_iter().map(|(_, done)| done).collect();
+            if self.sealer.has_key() {
+                self.spawn_checkpoint(waiters);
+            } else {
+                for done in waiters {
+                    let _ = done.send(Ok(()));
+                }
+            }
         }
     }
 
+    /// Sign a checkpoint on its own connection, off the writer's path (signing, reading the
+    /// new hashes and syncing the external files take milliseconds that events must not wait
+    /// for); `waiters` are answered when it is done. Checkpoints run one at a time, so a
+    /// waiter is answered only after every earlier one finished too.
+    ///
     /// A failed checkpoint never loses events: they stay in the chain and the next checkpoint
     /// covers them. It is reported, and `audit status` shows how many events are unsealed.
-    async fn checkpoint(&mut self) {
+    fn spawn_checkpoint(&mut self, waiters: Vec<oneshot::Sender<Result<()>>>) {
         self.last_checkpoint = Instant::now();
+        self.dirty = false;
         let sealer = self.sealer.clone();
-        let conn = match self.connection().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("audit checkpoint skipped: {}", e.message);
-                return;
+        let pool = self.pool.clone();
+        let gate = self.gate.clone();
+        tokio::spawn(async move {
+            let _turn = gate.lock().await;
+            let result = async {
+                let mut conn = pool.acquire().await?;
+                sealer.checkpoint(&mut conn, None).await
             }
-        };
-        match sealer.checkpoint(conn, None).await {
-            Ok(_) => self.dirty = false,
-            Err(e) => {
-                self.conn = None;
-                tracing::warn!("audit checkpoint failed: {}", e);
+            .await;
+            if let Err(e) = &result {
+                tracing::warn!("audit checkpoint failed: {e}");
             }
-        }
+            // The events are durable either way; the warning says why they are not sealed.
+            for done in waiters {
+                let _ = done.send(Ok(()));
+            }
+        });
     }
 
     async fn connection(&mut self) -> Result<&mut PgConnection> {

@@ -1,0 +1,202 @@
+//! The canonical (RFC 8785) bytes of an event and of its personal fields, written directly
+//! instead of through a `serde_json::Value` tree: verification recomputes them for every
+//! event, so this is the hot path. The keys are written in JCS order (UTF-16 code-unit order;
+//! all ASCII here, so byte order); strings and nested JSON go through the JCS serializer, so
+//! escaping and numbers follow RFC 8785 exactly. The tests check the output against the
+//! generic canonicalizer.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Every hashed field of an event, as text.
+#[derive(Debug, Clone, Copy)]
+pub struct CanonicalEvent<'a> {
+    pub id: i64,
+    /// Lowercase hyphenated UUID.
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: Option<&'a str>,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub source: &'a str,
+    pub actor_id: &'a str,
+    pub subject_id: Option<&'a str>,
+    pub changes: &'a Value,
+    pub old_values: Option<&'a Value>,
+    pub new_values: Option<&'a Value>,
+    pub personal_digest: &'a str,
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    pub created_at: &'a str,
+    pub previous_hash: Option<&'a str>,
+}
+
+fn string(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str cannot fail.
+    let _ = serde_json_canonicalizer::to_writer(&s, &mut *out);
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn json(out: &mut Vec<u8>, v: Option<&Value>) -> bool {
+    match v {
+        Some(v) => serde_json_canonicalizer::to_writer(v, &mut *out).is_ok(),
+        None => {
+            out.extend_from_slice(b"null");
+            true
+        }
+    }
+}
+
+impl CanonicalEvent<'_> {
+    /// Append the canonical document to `out`; `false` when a JSON value cannot be
+    /// canonicalised (a number outside what RFC 8785 allows).
+    pub fn write(&self, out: &mut Vec<u8>) -> bool {
+        out.extend_from_slice(b"{\"action\":");
+        string(out, self.action);
+        out.extend_from_slice(b",\"actor_id\":");
+        string(out, self.actor_id);
+        out.extend_from_slice(b",\"changes\":");
+        let mut ok = json(out, Some(self.changes));
+        out.extend_from_slice(b",\"created_at\":");
+        string(out, self.created_at);
+        out.extend_from_slice(b",\"event_id\":");
+        string(out, self.event_id);
+        out.extend_from_slice(b",\"event_type\":");
+        string(out, self.event_type);
+        out.extend_from_slice(b",\"id\":");
+        out.extend_from_slice(self.id.to_string().as_bytes());
+        out.extend_from_slice(b",\"new_values\":");
+        ok &= json(out, self.new_values);
+        out.extend_from_slice(b",\"old_values\":");
+        ok &= json(out, self.old_values);
+        out.extend_from_slice(b",\"outcome\":");
+        string(out, self.outcome);
+        out.extend_from_slice(b",\"personal_digest\":");
+        string(out, self.personal_digest);
+        out.extend_from_slice(b",\"previous_hash\":");
+        opt_string(out, self.previous_hash);
+        out.extend_from_slice(b",\"resource_id\":");
+        opt_string(out, self.resource_id);
+        out.extend_from_slice(b",\"resource_type\":");
+        string(out, self.resource_type);
+        out.extend_from_slice(b",\"source\":");
+        string(out, self.source);
+        out.extend_from_slice(b",\"subject_id\":");
+        opt_string(out, self.subject_id);
+        out.extend_from_slice(b",\"v\":");
+        out.extend_from_slice(super::event::FORMAT_VERSION.to_string().as_bytes());
+        out.push(b'}');
+        ok
+    }
+
+    /// Hex SHA-256 of the canonical document, reusing `buf`.
+    pub fn content_hash(&self, buf: &mut Vec<u8>) -> Option<String> {
+        buf.clear();
+        self.write(buf).then(|| hex::encode(Sha256::digest(&buf[..])))
+    }
+}
+
+/// Hex SHA-256(salt || JCS({actor_name, ip_address, personal_details, user_agent})).
+pub fn personal_digest(
+    buf: &mut Vec<u8>,
+    salt: &[u8],
+    actor_name: &str,
+    ip_address: Option<&str>,
+    user_agent: Option<&str>,
+    personal_details: Option<&Value>,
+) -> Option<String> {
+    buf.clear();
+    buf.extend_from_slice(salt);
+    buf.extend_from_slice(b"{\"actor_name\":");
+    string(buf, actor_name);
+    buf.extend_from_slice(b",\"ip_address\":");
+    opt_string(buf, ip_address);
+    buf.extend_from_slice(b",\"personal_details\":");
+    let ok = json(buf, personal_details);
+    buf.extend_from_slice(b",\"user_agent\":");
+    opt_string(buf, user_agent);
+    buf.push(b'}');
+    ok.then(|| hex::encode(Sha256::digest(&buf[..])))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn reference(e: &CanonicalEvent) -> Vec<u8> {
+        serde_json_canonicalizer::to_vec(&json!({
+            "v": super::super::event::FORMAT_VERSION,
+            "id": e.id,
+            "event_id": e.event_id,
+            "event_type": e.event_type,
+            "resource_type": e.resource_type,
+            "resource_id": e.resource_id,
+            "action": e.action,
+            "outcome": e.outcome,
+            "source": e.source,
+            "actor_id": e.actor_id,
+            "subject_id": e.subject_id,
+            "changes": e.changes,
+            "old_values": e.old_values,
+            "new_values": e.new_values,
+            "personal_digest": e.personal_digest,
+            "created_at": e.created_at,
+            "previous_hash": e.previous_hash,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn equals_the_generic_canonicalizer() {
+        let changes = json!({ "z": 1.5e300, "a": [true, null, "tab\there"], "é": { "b": 2, "a": 1e-7 } });
+        let old = json!({ "quote\"": "back\\slash", "ctl": "\u{1}\u{1f}\u{7f}\u{2028}" });
+        for (resource_id, subject, old_values, previous) in [
+            (Some("public.t1"), None, Some(&old), None),
+            (None, Some("5b0c3f3e-6f4e-4d38-9a35-7d9a1f0b8c11"), None, Some("ab".repeat(32))),
+        ] {
+            let e = CanonicalEvent {
+                id: 9_007_199_254_740_991,
+                event_id: "0d8f6c5e-2b5a-4f51-a3c1-6a9c1a2b3c4d",
+                event_type: "server.added",
+                resource_type: "server",
+                resource_id,
+                action: "create",
+                outcome: "success",
+                source: "cli",
+                actor_id: "7f1e2d3c-4b5a-4697-8877-665544332211",
+                subject_id: subject,
+                changes: &changes,
+                old_values,
+                new_values: Some(&changes),
+                personal_digest: "00ff",
+                created_at: "2026-11-29T16:03:37.123456Z",
+                previous_hash: previous.as_deref(),
+            };
+            let mut out = Vec::new();
+            assert!(e.write(&mut out));
+            assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(reference(&e)).unwrap());
+        }
+    }
+
+    #[test]
+    fn personal_digest_equals_the_generic_canonicalizer() {
+        let details = json!({ "email": "ålice@example.com", "n": 3 });
+        let mut buf = Vec::new();
+        let fast = personal_digest(&mut buf, b"salt", "alice", Some("::1"), None, Some(&details)).unwrap();
+        let doc = serde_json_canonicalizer::to_vec(&json!({
+            "actor_name": "alice", "ip_address": "::1", "personal_details": details, "user_agent": null,
+        }))
+        .unwrap();
+        let mut hasher = Sha256::new();
+        hasher.update(b"salt");
+        hasher.update(doc);
+        assert_eq!(fast, hex::encode(hasher.finalize()));
+    }
+}
