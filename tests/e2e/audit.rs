@@ -190,7 +190,10 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
         s.find("[data-testid=audit-verify-result]").await
     })
     .await?;
-    let intact = s.attribute(&result, "data-intact").await?.unwrap_or_default();
+    let intact = s
+        .attribute(&result, "data-intact")
+        .await?
+        .unwrap_or_default();
     if intact != "true" {
         let text = text_of(s, "[data-testid=audit-verify-result]", UI_TIMEOUT).await?;
         bail!("a log nobody tampered with must verify intact: {text}");
