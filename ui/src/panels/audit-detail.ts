@@ -18,6 +18,11 @@ export function localTime(iso: string): string {
   return new Date(iso).toLocaleString();
 }
 
+/** `1 event`, `1,234 events`. */
+export function eventCount(n: number): string {
+  return `${n.toLocaleString()} ${n === 1 ? "event" : "events"}`;
+}
+
 /** `sha256:0123456789abcdef…` → `sha256:01234567…89abcdef` (the full value goes in a title). */
 export function shortHash(hash: string, keep = 8): string {
   const colon = hash.indexOf(":") + 1;

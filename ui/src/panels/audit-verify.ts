@@ -8,7 +8,7 @@ import type { AuditProblem } from "../generated/AuditProblem";
 import type { AuditVerification } from "../generated/AuditVerification";
 import type { JobStatus } from "../generated/JobStatus";
 import { CoreError, call } from "../ipc";
-import { localTime, shortHash } from "./audit-detail";
+import { eventCount, localTime, shortHash } from "./audit-detail";
 
 const POLL_MS = 200;
 
@@ -93,7 +93,7 @@ export function verifier(hooks: VerifyHooks): { button: HTMLButtonElement; area:
       "dl",
       { class: "facts", "data-testid": "audit-verify-checkpoint" },
       h("dt", {}, "Checked against"),
-      h("dd", { "data-testid": "audit-verify-checkpoint-size" }, `${c.kind} of ${count(c.tree_size)} events`),
+      h("dd", { "data-testid": "audit-verify-checkpoint-size" }, `${c.kind} of ${eventCount(c.tree_size)}`),
       h("dt", {}, "Signed"),
       h("dd", { "data-testid": "audit-verify-checkpoint-signed", title: c.signed_at }, localTime(c.signed_at)),
       h("dt", {}, "Root hash"),
@@ -141,7 +141,7 @@ export function verifier(hooks: VerifyHooks): { button: HTMLButtonElement; area:
       h(
         "p",
         { "data-testid": "audit-verify-summary" },
-        `${count(r.events_checked)} events checked${range(r)} in ${r.seconds.toFixed(2)} s`,
+        `${eventCount(r.events_checked)} checked${range(r)} in ${r.seconds.toFixed(2)} s`,
         h("span", { class: "sep" }, " · "),
         `${count(Math.round(r.events_per_second))} events/s`,
       ),
@@ -182,7 +182,7 @@ export function verifier(hooks: VerifyHooks): { button: HTMLButtonElement; area:
       h(
         "p",
         { class: "muted" },
-        `${count(r.events_checked)} events checked${range(r)}. Do not trust events from #${bad ?? r.checked_from} on until the cause is found; compare with the external checkpoints and your backups.`,
+        `${eventCount(r.events_checked)} checked${range(r)}. Do not trust events from #${bad ?? r.checked_from} on until the cause is found; compare with the external checkpoints and your backups.`,
       ),
       openSlot,
       checkpointFacts(r),

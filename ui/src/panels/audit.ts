@@ -11,7 +11,7 @@ import type { AuditLogsRequest } from "../generated/AuditLogsRequest";
 import type { AuditPage } from "../generated/AuditPage";
 import type { AuditStatus } from "../generated/AuditStatus";
 import { CoreError, call } from "../ipc";
-import { localTime, openEventDetail, outcomeBadge, shortHash } from "./audit-detail";
+import { eventCount, localTime, openEventDetail, outcomeBadge, shortHash } from "./audit-detail";
 import { verifier } from "./audit-verify";
 
 const PAGE_SIZE = 50;
@@ -177,7 +177,7 @@ export function renderAudit(container: HTMLElement): void {
           keyStat(s),
           stat(
             "Newest checkpoint",
-            c ? `${count(c.tree_size)} events` : h("span", { class: "muted" }, "None yet"),
+            c ? eventCount(c.tree_size) : h("span", { class: "muted" }, "None yet"),
             c ? h("span", { title: c.signed_at }, `${c.kind === "seal" ? "seal, " : ""}signed ${localTime(c.signed_at)}`) : null,
             "audit-status-checkpoint",
             `Checkpoints folder: ${s.checkpoints}`,
