@@ -180,7 +180,18 @@ fn main() {
         .build(tauri::generate_context!("../tauri.conf.json"));
 
     match app {
-        Ok(app) => app.run(|_, _| {}),
+        Ok(app) => app.run(|app, event| {
+            if let tauri::RunEvent::Exit = event {
+                // Queued audit events become durable and signed before the process ends.
+                let api = match &*app.state::<Shell>().repo.borrow() {
+                    Repo::Ready(api) => Some(api.clone()),
+                    _ => None,
+                };
+                if let Some(api) = api {
+                    tauri::async_runtime::block_on(api.close());
+                }
+            }
+        }),
         Err(err) => {
             let err = Error::new(
                 ErrorCode::Internal,

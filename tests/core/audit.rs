@@ -58,6 +58,7 @@ fn external(actor: &str, action: &str, n: usize) -> AuditLogRequest {
         details: Some(serde_json::json!({ "n": n, "ticket": "CHG-1" })),
         old_values: Some(serde_json::json!({ "rows": n })),
         new_values: Some(serde_json::json!({ "rows": n + 1 })),
+        personal_details: None,
     }
 }
 
@@ -742,4 +743,105 @@ async fn without_a_key_the_chain_is_still_checked_and_the_report_says_what_is_no
         .await
         .unwrap();
     assert_detected(&report, AuditProblem::EventMissing, Some(3));
+}
+
+/// A second process (its own writer and actor cache) on the same repository.
+async fn second_process(log: &Log, name: &str) -> Api {
+    Api::open(pganalytics_core::api::ApiOptions {
+        data_dir: Some(log.dir.path().join(name)),
+        repository: Some(log.cluster.dsn(&log.db_name)),
+        ..Default::default()
+    })
+    .await
+    .expect("second process")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_actor_erased_by_another_process_gets_a_new_pseudonym_there() {
+    let log = log_with_key(16, "ed25519").await;
+    let other = second_process(&log, "other").await;
+    let bob = Caller {
+        actor: Actor::external("bob"),
+        source: Source::Api,
+        ip_address: Some("198.51.100.4".parse().unwrap()),
+        user_agent: None,
+    };
+    let (_, _) = other
+        .audit_log()
+        .log_durable(&bob, NewEvent::new("user.login", "login", "session"))
+        .await
+        .unwrap();
+    let erased = log
+        .api
+        .audit_erase_subject(AuditEraseRequest {
+            actor: "bob".into(),
+        })
+        .await
+        .unwrap();
+    // `other` still has bob's old id cached; its next event must not land under it.
+    let (id, _) = other
+        .audit_log()
+        .log_durable(&bob, NewEvent::new("user.login", "login", "session"))
+        .await
+        .unwrap();
+    let actor: uuid::Uuid = sqlx::query_scalar("SELECT actor_id FROM audit_logs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&log.db)
+        .await
+        .unwrap();
+    assert_ne!(actor, erased.actor_id);
+    other.close().await;
+    // A checkpoint with nothing new to sign must not leave its lock behind.
+    let signed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        log.api.audit_checkpoint(Empty {}),
+    )
+    .await
+    .expect("checkpointing does not hang")
+    .unwrap();
+    if let Some(c) = signed {
+        assert_eq!(c.algorithm, "ed25519");
+        assert!(c.key_fingerprint.starts_with("sha256:"));
+    }
+    let report = log.verify().await;
+    assert!(report.intact, "{report:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_folder_that_lacks_signed_checkpoints_is_refused() {
+    let log = log_with_key(16, "rsa-2048").await;
+    log.fill(4).await;
+    let empty = log.dir.path().join("empty-folder");
+    std::fs::create_dir_all(&empty).unwrap();
+    let report = log
+        .api
+        .audit_verify(AuditVerifyRequest {
+            checkpoints: Some(empty.display().to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_detected(&report, AuditProblem::CheckpointsMissing, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keygen_writes_checkpoints_to_the_folder_it_names() {
+    let cluster = pganalytics_testkit::pg(16).await.expect("cluster");
+    let (api, dir) = api_on(&cluster).await;
+    let folder = dir.path().join("elsewhere");
+    api.audit_keygen(AuditKeygenRequest {
+        algorithm: Some("ed25519".into()),
+        key_file: Some(dir.path().join("k.pem").display().to_string()),
+        checkpoints: Some(folder.display().to_string()),
+    })
+    .await
+    .unwrap();
+    let status = api.audit_status(Empty {}).await.unwrap();
+    assert!(status
+        .checkpoints
+        .starts_with(&folder.display().to_string()));
+    let written = std::fs::read_dir(folder.join(status.log_id.to_string()))
+        .unwrap()
+        .count();
+    assert!(written >= 4, "note, signature, leaves and checkpoint files");
 }

@@ -130,6 +130,7 @@ fn log_request(a: AuditLogArgs) -> Result<AuditLogRequest, Error> {
         details: parse_json("--details", a.details.as_deref())?,
         old_values: parse_json("--old", a.old.as_deref())?,
         new_values: parse_json("--new", a.new.as_deref())?,
+        personal_details: parse_json("--personal", a.personal.as_deref())?,
     })
 }
 

@@ -311,6 +311,9 @@ pub struct AuditLogArgs {
     /// Value after the change (any JSON).
     #[arg(long, value_name = "JSON")]
     pub new: Option<String>,
+    /// Personal data about the actor, a JSON object (erased with `audit erase-subject`).
+    #[arg(long, value_name = "JSON")]
+    pub personal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -17,4 +17,9 @@ event_type?: string, outcome?: AuditOutcome,
 /**
  * A JSON object of non-personal details.
  */
-details?: Record<string, unknown>, old_values?: unknown, new_values?: unknown, };
+details?: Record<string, unknown>, old_values?: unknown, new_values?: unknown, 
+/**
+ * Personal data about the actor (an e-mail address, a name): covered by the salted
+ * digest and removed by `audit erase-subject` for that actor.
+ */
+personal_details?: unknown, };

@@ -3,4 +3,4 @@
 /**
  * What verification found. `intact = false` names the first bad event and the problem.
  */
-export type AuditProblem = "content_changed" | "event_missing" | "event_inserted" | "order_changed" | "tail_missing" | "signature_invalid";
+export type AuditProblem = "content_changed" | "event_missing" | "event_inserted" | "order_changed" | "tail_missing" | "signature_invalid" | "checkpoints_missing";

@@ -37,6 +37,10 @@ const PROBLEMS: Record<AuditProblem, { title: string; meaning: string }> = {
     title: "Signature invalid",
     meaning: "A checkpoint's signature does not verify with the public key: the checkpoint was forged or replaced (or the key is not the one that signed it).",
   },
+  checkpoints_missing: {
+    title: "Checkpoints missing",
+    meaning: "The database records signed checkpoints that the checkpoint folder lacks: the folder is incomplete, or not this log's, so a rewritten log could hide behind it.",
+  },
 };
 
 export interface VerifyHooks {

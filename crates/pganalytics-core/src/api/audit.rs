@@ -39,6 +39,7 @@ impl Api {
         event.outcome = req.outcome.unwrap_or(AuditOutcome::Success);
         event.old_values = req.old_values;
         event.new_values = req.new_values;
+        event.personal_details = req.personal_details;
         let caller = Caller {
             actor: Actor::external(&req.actor),
             ..self.caller.clone()
@@ -49,12 +50,14 @@ impl Api {
 
     pub async fn audit_logs(&self, req: AuditLogsRequest) -> Result<AuditPage> {
         let result = audit::query::list(self.repo.pool(), &req).await;
-        self.noted(
-            NewEvent::new("audit.logs_read", "read", "audit_log")
-                .changes(json!({ "filter": req }))
-                .outcome_of(&result),
-        )
-        .await;
+        // An actor named in the filter is personal data: kept where erasure reaches it.
+        let mut filter = req.clone();
+        let actor = filter.actor.take();
+        let mut event = NewEvent::new("audit.logs_read", "read", "audit_log")
+            .changes(json!({ "filter": filter }))
+            .outcome_of(&result);
+        event.personal_details = actor.map(|a| json!({ "actor_filter": a }));
+        self.noted(event).await;
         result
     }
 
@@ -134,7 +137,7 @@ impl Api {
         };
         let store = match &req.checkpoints {
             Some(dir) => Store::new(Path::new(dir), self.audit.log_id()),
-            None => self.audit.store().clone(),
+            None => self.audit.store(),
         };
         let report = audit::verify::verify(
             self.repo.pool(),

@@ -162,6 +162,12 @@ pub struct AuditLogRequest {
     #[ts(optional, type = "unknown")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub new_values: Option<serde_json::Value>,
+    /// Personal data about the actor (an e-mail address, a name): covered by the salted
+    /// digest and removed by `audit erase-subject` for that actor.
+    #[serde(default)]
+    #[ts(optional, type = "unknown")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub personal_details: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -204,6 +210,8 @@ pub enum AuditProblem {
     OrderChanged,
     TailMissing,
     SignatureInvalid,
+    /// The database holds signed checkpoints the checkpoint folder lacks.
+    CheckpointsMissing,
 }
 
 impl AuditProblem {
@@ -215,6 +223,7 @@ impl AuditProblem {
             AuditProblem::OrderChanged => "order changed",
             AuditProblem::TailMissing => "tail missing",
             AuditProblem::SignatureInvalid => "signature invalid",
+            AuditProblem::CheckpointsMissing => "checkpoints missing",
         }
     }
 }

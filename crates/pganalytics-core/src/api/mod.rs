@@ -360,6 +360,12 @@ fn dispatch_future_is_send(
     api.dispatch("", serde_json::Value::Null)
 }
 
+/// Same for opening: the desktop opens the Api on a spawned task.
+#[allow(dead_code)]
+fn open_future_is_send() -> impl std::future::Future<Output = Result<Api>> + Send {
+    Api::open(ApiOptions::default())
+}
+
 fn parse_args<T: serde::de::DeserializeOwned>(command: &str, args: serde_json::Value) -> Result<T> {
     // The desktop sends `null` for commands without arguments.
     let args = if args.is_null() {

@@ -98,7 +98,8 @@ impl CanonicalEvent<'_> {
     /// Hex SHA-256 of the canonical document, reusing `buf`.
     pub fn content_hash(&self, buf: &mut Vec<u8>) -> Option<String> {
         buf.clear();
-        self.write(buf).then(|| hex::encode(Sha256::digest(&buf[..])))
+        self.write(buf)
+            .then(|| hex::encode(Sha256::digest(&buf[..])))
     }
 }
 
@@ -155,11 +156,17 @@ mod tests {
 
     #[test]
     fn equals_the_generic_canonicalizer() {
-        let changes = json!({ "z": 1.5e300, "a": [true, null, "tab\there"], "é": { "b": 2, "a": 1e-7 } });
+        let changes =
+            json!({ "z": 1.5e300, "a": [true, null, "tab\there"], "é": { "b": 2, "a": 1e-7 } });
         let old = json!({ "quote\"": "back\\slash", "ctl": "\u{1}\u{1f}\u{7f}\u{2028}" });
         for (resource_id, subject, old_values, previous) in [
             (Some("public.t1"), None, Some(&old), None),
-            (None, Some("5b0c3f3e-6f4e-4d38-9a35-7d9a1f0b8c11"), None, Some("ab".repeat(32))),
+            (
+                None,
+                Some("5b0c3f3e-6f4e-4d38-9a35-7d9a1f0b8c11"),
+                None,
+                Some("ab".repeat(32)),
+            ),
         ] {
             let e = CanonicalEvent {
                 id: 9_007_199_254_740_991,
@@ -181,7 +188,10 @@ mod tests {
             };
             let mut out = Vec::new();
             assert!(e.write(&mut out));
-            assert_eq!(String::from_utf8(out).unwrap(), String::from_utf8(reference(&e)).unwrap());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(reference(&e)).unwrap()
+            );
         }
     }
 
@@ -189,7 +199,15 @@ mod tests {
     fn personal_digest_equals_the_generic_canonicalizer() {
         let details = json!({ "email": "ålice@example.com", "n": 3 });
         let mut buf = Vec::new();
-        let fast = personal_digest(&mut buf, b"salt", "alice", Some("::1"), None, Some(&details)).unwrap();
+        let fast = personal_digest(
+            &mut buf,
+            b"salt",
+            "alice",
+            Some("::1"),
+            None,
+            Some(&details),
+        )
+        .unwrap();
         let doc = serde_json_canonicalizer::to_vec(&json!({
             "actor_name": "alice", "ip_address": "::1", "personal_details": details, "user_agent": null,
         }))

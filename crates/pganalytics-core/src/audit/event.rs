@@ -183,6 +183,8 @@ impl NewEvent {
 /// An event ready for the chain: everything but its position and hashes.
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
+    /// Who acted (not stored as such: the id below is; kept to re-resolve an erased actor).
+    pub actor: Actor,
     pub event_id: Uuid,
     pub event_type: String,
     pub resource_type: String,
@@ -250,6 +252,7 @@ pub fn prepare(event: NewEvent, caller: &Caller, actor_id: Uuid) -> Result<Prepa
         event.personal_details.as_ref(),
     );
     Ok(PreparedEvent {
+        actor: caller.actor.clone(),
         event_id: Uuid::new_v4(),
         event_type: event.event_type,
         resource_type: event.resource_type,
@@ -385,7 +388,9 @@ impl HashedFields<'_> {
         }
         .write(&mut out);
         if !ok {
-            return Err(Error::invalid_input("an audit event holds JSON that cannot be canonicalised"));
+            return Err(Error::invalid_input(
+                "an audit event holds JSON that cannot be canonicalised",
+            ));
         }
         Ok(out)
     }

@@ -50,7 +50,27 @@ pub struct AuditLog {
     pool: PgPool,
     log_id: Uuid,
     sealer: Sealer,
-    actors: Mutex<HashMap<Actor, Uuid>>,
+    actors: ActorCache,
+}
+
+/// Actor → id, shared by the handle (lookups) and the writer (which re-resolves actors erased
+/// by another process).
+pub(crate) type ActorCache = std::sync::Arc<Mutex<HashMap<Actor, Uuid>>>;
+
+/// The id of the actor (kind, name), created on first use; an erased actor's name was
+/// replaced, so the same name later gets a new id.
+pub(crate) async fn upsert_actor<'c, E>(executor: E, kind: &str, name: &str) -> Result<Uuid>
+where
+    E: sqlx::PgExecutor<'c>,
+{
+    Ok(sqlx::query_scalar(
+        "INSERT INTO actors (kind, name) VALUES ($1, $2)
+         ON CONFLICT (kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+    )
+    .bind(kind)
+    .bind(name)
+    .fetch_one(executor)
+    .await?)
 }
 
 /// Where the external checkpoints of a data directory go by default.
@@ -88,14 +108,20 @@ impl AuditLog {
             key_location(config, log_id),
         );
         let (tx, rx) = mpsc::channel(QUEUE);
-        let writer = Writer::new(repo.pool().clone(), sealer.clone(), CHECKPOINT_INTERVAL);
+        let actors = ActorCache::default();
+        let writer = Writer::new(
+            repo.pool().clone(),
+            actors.clone(),
+            sealer.clone(),
+            CHECKPOINT_INTERVAL,
+        );
         tokio::spawn(writer.run(rx));
         Ok(AuditLog {
             tx,
             pool: repo.pool().clone(),
             log_id,
             sealer,
-            actors: Mutex::new(HashMap::new()),
+            actors,
         })
     }
 
@@ -103,7 +129,8 @@ impl AuditLog {
         self.log_id
     }
 
-    pub fn store(&self) -> &Store {
+    /// The external checkpoint folder of this log.
+    pub fn store(&self) -> Store {
         self.sealer.store()
     }
 
@@ -112,14 +139,7 @@ impl AuditLog {
         if let Some(id) = self.cached_actor(actor) {
             return Ok(id);
         }
-        let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO actors (kind, name) VALUES ($1, $2)
-             ON CONFLICT (kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        )
-        .bind(actor.kind)
-        .bind(&actor.name)
-        .fetch_one(&self.pool)
-        .await?;
+        let id = upsert_actor(&self.pool, actor.kind, &actor.name).await?;
         self.actors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -300,19 +320,8 @@ impl AuditLog {
             public_key_path: public_path.display().to_string(),
             checkpoints: root.display().to_string(),
         };
-        if root
-            != self
-                .sealer
-                .store()
-                .dir()
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default()
-        {
-            // The writer of this process keeps the folder it was opened with; a new folder
-            // applies from the next start. Tell the caller rather than sign in two places.
-            tracing::info!("the new checkpoint folder applies from the next start");
-        }
+        // Other running processes pick the folder up from the config when they next start.
+        self.sealer.set_store(Store::new(&root, self.log_id));
         self.sealer.set_key(location, key).await;
         Ok(info)
     }

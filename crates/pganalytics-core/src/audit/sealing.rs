@@ -25,7 +25,7 @@ pub struct Sealed {
 #[derive(Clone)]
 pub struct Sealer {
     log_id: Uuid,
-    store: Store,
+    store: Arc<std::sync::RwLock<Store>>,
     key: Arc<std::sync::RwLock<Option<KeyLocation>>>,
     loaded: Arc<Mutex<Option<Arc<SigningKey>>>>,
 }
@@ -34,7 +34,7 @@ impl Sealer {
     pub fn new(log_id: Uuid, store: Store, key: Option<KeyLocation>) -> Sealer {
         Sealer {
             log_id,
-            store,
+            store: Arc::new(std::sync::RwLock::new(store)),
             key: Arc::new(std::sync::RwLock::new(key)),
             loaded: Arc::new(Mutex::new(None)),
         }
@@ -65,8 +65,20 @@ impl Sealer {
         self.signing_key().await
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The external checkpoint folder (a copy: it may be replaced by `audit keygen`).
+    pub fn store(&self) -> Store {
+        self.store
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Write checkpoints to another folder from now on (`audit keygen --checkpoints`).
+    pub fn set_store(&self, store: Store) {
+        match self.store.write() {
+            Ok(mut s) => *s = store,
+            Err(p) => *p.into_inner() = store,
+        }
     }
 
     async fn signing_key(&self) -> Result<Arc<SigningKey>> {
@@ -92,15 +104,35 @@ impl Sealer {
     ) -> Result<Option<Sealed>> {
         let key = self.signing_key().await?;
         let mut tx = conn.begin().await?;
+        // End the transaction explicitly on every path: a dropped one would keep the advisory
+        // lock until the connection's next use and stall every other checkpointer.
+        match self.checkpoint_in(&mut tx, &key, seal_at).await {
+            Ok(sealed) => {
+                tx.commit().await?;
+                Ok(sealed)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn checkpoint_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        key: &SigningKey,
+        seal_at: Option<i64>,
+    ) -> Result<Option<Sealed>> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHECKPOINT_LOCK)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let target: i64 = match seal_at {
             Some(n) => n,
             None => {
                 sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM audit_logs")
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?
             }
         };
@@ -112,13 +144,13 @@ impl Sealer {
         // Only the newest one at or below the target is read and checked (by file name), so
         // signing stays cheap however many checkpoints exist; `audit verify` checks them all.
         let mut base: Option<(Checkpoint, Statement)> = None;
-        if let Some(c) = self.store.newest_at_most(target)? {
+        if let Some(c) = self.store().newest_at_most(target)? {
             let statement = c.verified(&public).map_err(|why| {
                 Error::new(
                     ErrorCode::VerificationFailed,
                     format!(
                         "an external audit checkpoint in {} is not valid: {why}",
-                        self.store.dir().display()
+                        self.store().dir().display()
                     ),
                 )
                 .with_hint(
@@ -146,7 +178,7 @@ impl Sealer {
         )
         .bind(from as i64)
         .bind(target as i64)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
         let mut leaves: Vec<Hash> = Vec::with_capacity(rows.len());
         let mut expected = from as i64 + 1;
@@ -188,10 +220,11 @@ impl Sealer {
             size: target,
             root: frontier.root(),
             head,
-            time: chrono::Utc::now(),
+            // The note keeps microseconds; so does the database row.
+            time: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
         };
-        let checkpoint = Checkpoint::sign(&statement, from, &frontier, &key)?;
-        let path = self.store.write(&checkpoint, &statement, &leaves)?;
+        let checkpoint = Checkpoint::sign(&statement, from, &frontier, key)?;
+        let path = self.store().write(&checkpoint, &statement, &leaves)?;
         let previous_root = base.as_ref().map(|(_, s)| hex::encode(s.root));
         sqlx::query(
             "INSERT INTO audit_log_verification (batch_id, log_count, batch_hash,
@@ -213,9 +246,8 @@ impl Sealer {
         .bind(&checkpoint.note)
         .bind(serde_json::to_string(&checkpoint.frontier).unwrap_or_default())
         .bind(seal_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(Some(Sealed { statement, path }))
     }
 }

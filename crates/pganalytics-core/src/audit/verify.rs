@@ -94,7 +94,9 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
     }
     let checkpoint_info = authentic.newest.as_ref().map(|(c, s)| info(c, s));
     if let Some(key) = request.key {
-        if let Some(v) = check_database_checkpoints(pool, key).await? {
+        let external_size = authentic.newest.as_ref().map_or(0, |(_, s)| s.size);
+        if let Some(v) = check_database_checkpoints(pool, key, request.store, external_size).await?
+        {
             return Ok(report(v, checkpoint_info, 0, 0, 0, 0, started, warnings));
         }
     }
@@ -411,7 +413,12 @@ fn load_authentic(store: &Store, key: &VerifyingKey) -> std::result::Result<Auth
 
 /// The database's copies of the checkpoints must carry valid signatures too: a replaced
 /// signature there is tampering, even if the external copy is intact.
-async fn check_database_checkpoints(pool: &PgPool, key: &VerifyingKey) -> Result<Option<Verdict>> {
+async fn check_database_checkpoints(
+    pool: &PgPool,
+    key: &VerifyingKey,
+    store: &Store,
+    external_size: u64,
+) -> Result<Option<Verdict>> {
     let rows = sqlx::query(
         "SELECT tree_size, signature, signed_note, algorithm, key_fingerprint, frontier
          FROM audit_log_verification WHERE kind IN ('checkpoint', 'seal') ORDER BY created_at",
@@ -447,6 +454,19 @@ async fn check_database_checkpoints(pool: &PgPool, key: &VerifyingKey) -> Result
                 format!(
                     "the checkpoint recorded in the database at size {} is not valid: {why}",
                     size.unwrap_or(0)
+                ),
+            )));
+        }
+        // Validly signed, so this log reached that size: the folder must know it too, or it
+        // is not the trusted copy (and a rewrite could hide behind it).
+        let size = size.unwrap_or(0) as u64;
+        if size > external_size {
+            return Ok(Some(failed(
+                AuditProblem::CheckpointsMissing,
+                None,
+                format!(
+                    "the database records a checkpoint signed with this key at size {size}, but the checkpoint folder {} goes only to size {external_size}: it is incomplete or not this log's",
+                    store.dir().display()
                 ),
             )));
         }
@@ -574,11 +594,18 @@ impl RowCheck {
         }
         let text = |i: usize| f[i].as_deref();
         let required = |i: usize| text(i).ok_or_else(|| format!("field {i} is NULL"));
-        let id: i64 = required(0)?.parse().map_err(|_| "malformed id".to_string())?;
+        let id: i64 = required(0)?
+            .parse()
+            .map_err(|_| "malformed id".to_string())?;
         let stored_hash = required(16)?.to_string();
         let stored_previous = text(15).map(str::to_string);
-        let actor_id = required(8)?.parse::<Uuid>().map_err(|_| "malformed actor id".to_string())?;
-        let subject_id = text(9).map(|s| s.parse::<Uuid>()).transpose().map_err(|_| "malformed subject id".to_string())?;
+        let actor_id = required(8)?
+            .parse::<Uuid>()
+            .map_err(|_| "malformed actor id".to_string())?;
+        let subject_id = text(9)
+            .map(|s| s.parse::<Uuid>())
+            .transpose()
+            .map_err(|_| "malformed subject id".to_string())?;
         let mut buf = Vec::with_capacity(1024);
         let parsed = (|| -> std::result::Result<_, String> {
             Ok((
@@ -696,7 +723,7 @@ async fn walk_one(
                 format!("event {id} cannot be read: {why}"),
             )));
         }
-        if matches_authentic {
+        if authentic_hash.as_deref() == Some(row.stored_hash.as_str()) {
             // The stored hash is the authentic one: the fields were edited.
             if row.shifted[1].as_deref() == Some(row.stored_hash.as_str()) {
                 return Ok(Some(failed(
@@ -761,7 +788,22 @@ async fn classify_moved(
 ) -> Result<Verdict> {
     let id = row.id;
     let Some(authentic_hash) = authentic_hash else {
-        // Beyond the newest checkpoint: only the event's own hash tells.
+        // Beyond the newest checkpoint: only the event's own hashes tell. An event whose
+        // predecessor sits after it was exchanged with it.
+        if let Some(previous) = &row.stored_previous {
+            let at: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM audit_logs WHERE content_hash = $1 LIMIT 1")
+                    .bind(previous)
+                    .fetch_optional(pool)
+                    .await?;
+            if let Some(j) = at.filter(|j| *j > id) {
+                return Ok(failed(
+                    AuditProblem::OrderChanged,
+                    Some(id),
+                    format!("events {id} and {j} are out of order"),
+                ));
+            }
+        }
         if row.shifted[0].as_deref() == Some(row.stored_hash.as_str()) {
             return Ok(failed(
                 AuditProblem::EventInserted,

@@ -37,6 +37,8 @@ pub enum Msg {
 
 pub struct Writer {
     pool: PgPool,
+    /// The actor cache shared with the `AuditLog` handle.
+    actors: super::ActorCache,
     conn: Option<PgConnection>,
     /// Last position and content hash, as far as this process knows.
     tail: Option<(i64, Option<String>)>,
@@ -50,9 +52,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(pool: PgPool, sealer: Sealer, interval: Duration) -> Writer {
+    pub fn new(
+        pool: PgPool,
+        actors: super::ActorCache,
+        sealer: Sealer,
+        interval: Duration,
+    ) -> Writer {
         Writer {
             pool,
+            actors,
             conn: None,
             tail: None,
             sealer,
@@ -104,8 +112,9 @@ impl Writer {
         let written = if events.is_empty() {
             Ok(Vec::new())
         } else {
-            let batch: Vec<&PreparedEvent> = events.iter().map(|(e, _)| e.as_ref()).collect();
-            self.write_with_retry(&batch).await
+            let mut batch: Vec<&mut PreparedEvent> =
+                events.iter_mut().map(|(e, _)| e.as_mut()).collect();
+            self.write_with_retry(&mut batch).await
         };
         let failed = written.as_ref().err().cloned();
         match written {
@@ -206,12 +215,19 @@ impl Writer {
             .ok_or_else(|| Error::internal("audit writer has no connection"))
     }
 
-    async fn write_with_retry(&mut self, batch: &[&PreparedEvent]) -> Result<Vec<i64>> {
+    async fn write_with_retry(&mut self, batch: &mut [&mut PreparedEvent]) -> Result<Vec<i64>> {
         let mut delay = Duration::from_millis(50);
         let mut last_error = None;
         for _ in 0..ATTEMPTS {
             match self.write(batch).await {
                 Ok(ids) => return Ok(ids),
+                Err(WriteError::ErasedActor) => {
+                    // Another process erased an actor this one still had cached.
+                    if let Err(e) = self.reassign_erased_actors(batch).await {
+                        self.conn = None;
+                        last_error = Some(e);
+                    }
+                }
                 Err(WriteError::Conflict) => {
                     // Another process extended the chain: read its tail and hash again.
                     self.tail = None;
@@ -232,9 +248,43 @@ impl Writer {
         }))
     }
 
+    /// Events of an erased actor get the actor's new id (a new pseudonym for the same name):
+    /// nothing new may be recorded under an erased subject.
+    async fn reassign_erased_actors(&mut self, batch: &mut [&mut PreparedEvent]) -> Result<()> {
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|e| e.actor_id).collect();
+        let cache = self.actors.clone();
+        let conn = self.connection().await?;
+        let erased: Vec<(uuid::Uuid,)> =
+            sqlx::query_as("SELECT id FROM actors WHERE id = ANY($1) AND erased_at IS NOT NULL")
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (old,) in erased {
+            let mut renamed: Option<uuid::Uuid> = None;
+            for event in batch.iter_mut().filter(|e| e.actor_id == old) {
+                let new = match renamed {
+                    Some(id) => id,
+                    None => {
+                        let id =
+                            super::upsert_actor(&mut *conn, event.actor.kind, &event.actor.name)
+                                .await?;
+                        cache
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(event.actor.clone(), id);
+                        renamed = Some(id);
+                        id
+                    }
+                };
+                event.actor_id = new;
+            }
+        }
+        Ok(())
+    }
+
     async fn write(
         &mut self,
-        batch: &[&PreparedEvent],
+        batch: &[&mut PreparedEvent],
     ) -> std::result::Result<Vec<i64>, WriteError> {
         if self.tail.is_none() {
             let conn = self.connection().await.map_err(WriteError::Other)?;
@@ -257,7 +307,8 @@ impl Writer {
         }
         let conn = self.connection().await.map_err(WriteError::Other)?;
         match rows.insert(conn).await {
-            Ok(()) => {
+            Ok(0) => Err(WriteError::ErasedActor),
+            Ok(_) => {
                 self.tail = Some((last_id, previous));
                 Ok(ids)
             }
@@ -273,6 +324,8 @@ impl Writer {
 
 enum WriteError {
     Conflict,
+    /// The batch names an actor erased meanwhile (nothing was written).
+    ErasedActor,
     Other(Error),
 }
 
@@ -389,7 +442,8 @@ impl Columns {
         Ok(())
     }
 
-    async fn insert(self, conn: &mut PgConnection) -> std::result::Result<(), sqlx::Error> {
+    /// The rows inserted: all of them, or none when an actor of the batch was erased.
+    async fn insert(self, conn: &mut PgConnection) -> std::result::Result<u64, sqlx::Error> {
         sqlx::query(
             "INSERT INTO audit_logs (id, event_id, event_type, resource_type, resource_id, action,
                  outcome, source, actor_id, subject_id, changes, old_values, new_values,
@@ -406,7 +460,8 @@ impl Columns {
                AS t(id, event_id, event_type, resource_type, resource_id, action, outcome,
                  source, actor_id, subject_id, changes, old_values, new_values, ip_address,
                  user_agent, personal_details, personal_salt, personal_digest, content_hash,
-                 previous_hash, created_at)",
+                 previous_hash, created_at)
+             WHERE NOT EXISTS (SELECT 1 FROM actors WHERE id = ANY($9) AND erased_at IS NOT NULL)",
         )
         .bind(self.id)
         .bind(self.event_id)
@@ -431,6 +486,6 @@ impl Columns {
         .bind(self.created_at)
         .execute(conn)
         .await
-        .map(|_| ())
+        .map(|r| r.rows_affected())
     }
 }

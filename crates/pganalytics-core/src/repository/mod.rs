@@ -98,10 +98,17 @@ impl Repository {
             )
             .with_hint("upgrade that server, name another database with --repository, or omit --repository to use the embedded one"));
         }
-        // Migrations run as the login role, on this first connection; the pool then works as
-        // `pganalytics_app`, which may not change or delete audit events.
-        let migrated = MIGRATOR.run(&mut probe).await;
         let _ = probe.close().await;
+        // Migrations run as the login role (a one-connection pool: `Migrator::run` on a bare
+        // connection makes the future non-`Send`); the pool then works as `pganalytics_app`,
+        // which may not change or delete audit events.
+        let migrations = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| crate::server::connect_error(&location, &e, "repository"))?;
+        let migrated = MIGRATOR.run(&migrations).await;
+        migrations.close().await;
         migrated.map_err(|e| {
             Error::internal(format!("apply repository migrations to {location}: {e}"))
         })?;
