@@ -38,6 +38,11 @@ ALTER TABLE audit_logs
     ADD COLUMN personal_salt    BYTEA,
     ADD COLUMN personal_digest  CHAR(64) NOT NULL;
 
+-- No foreign key to actors: its check locks the actor's row (FOR KEY SHARE, a WAL record)
+-- for every event, and the core only writes ids it got from `actors`; verification reads
+-- actors with an outer join, so a missing actor shows as a changed event.
+ALTER TABLE audit_logs DROP CONSTRAINT audit_logs_actor_id_fkey;
+
 CREATE INDEX idx_audit_logs_subject ON audit_logs (subject_id) WHERE subject_id IS NOT NULL;
 
 -- Checkpoints (signed tree heads), retention seals and verification results share the board's

@@ -24,6 +24,10 @@ use pganalytics_core::audit::Source;
 use pganalytics_core::Error;
 use std::process::ExitCode;
 
+/// See the workspace Cargo.toml: verification allocates per event.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of our output goes away
     // (`pganalytics server list | head`) instead of panicking on a broken pipe.

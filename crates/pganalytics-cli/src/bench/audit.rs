@@ -141,6 +141,27 @@ async fn run(args: &BenchAuditArgs, cluster: &Cluster, work: &Workdir) -> Result
             report.events_checked as f64 / seconds
         );
     }
+    // The same, split: reading the rows from the server, and the core's own work on them.
+    let max: i64 = sqlx::query_scalar("SELECT max(id) FROM audit_logs")
+        .fetch_one(&repo)
+        .await
+        .map_err(internal("read the log size"))?;
+    let started = Instant::now();
+    let chunks =
+        pganalytics_core::audit::verify::timing::read(api.repository().pool(), 1, max).await?;
+    let read = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let intact = tokio::task::spawn_blocking(move || {
+        pganalytics_core::audit::verify::timing::check(&chunks)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("check task: {e}")))?;
+    let check = started.elapsed().as_secs_f64();
+    println!(
+        "\n| verification part | events | seconds | events/s |\n|---|---|---|---|\n| read (COPY from the server) | {max} | {read:.3} | {:.0} |\n| hash, chain and personal digests (core, in memory, all cores) | {intact} | {check:.3} | {:.0} |",
+        max as f64 / read,
+        intact as f64 / check
+    );
     api.close().await;
     repo.close().await;
     Ok(())

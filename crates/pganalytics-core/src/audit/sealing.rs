@@ -106,7 +106,7 @@ impl Sealer {
         let mut tx = conn.begin().await?;
         // End the transaction explicitly on every path: a dropped one would keep the advisory
         // lock until the connection's next use and stall every other checkpointer.
-        match self.checkpoint_in(&mut tx, &key, seal_at).await {
+        match self.checkpoint_in(&mut tx, key, seal_at).await {
             Ok(sealed) => {
                 tx.commit().await?;
                 Ok(sealed)
@@ -121,7 +121,7 @@ impl Sealer {
     async fn checkpoint_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        key: &SigningKey,
+        key: Arc<SigningKey>,
         seal_at: Option<i64>,
     ) -> Result<Option<Sealed>> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -223,8 +223,17 @@ impl Sealer {
             // The note keeps microseconds; so does the database row.
             time: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
         };
-        let checkpoint = Checkpoint::sign(&statement, from, &frontier, key)?;
-        let path = self.store().write(&checkpoint, &statement, &leaves)?;
+        // Signing and synced file writes take milliseconds: off the async workers, which run
+        // the writer and every caller.
+        let store = self.store();
+        let signed = statement.clone();
+        let (checkpoint, path) = tokio::task::spawn_blocking(move || {
+            let checkpoint = Checkpoint::sign(&signed, from, &frontier, &key)?;
+            let path = store.write(&checkpoint, &signed, &leaves)?;
+            Ok::<_, Error>((checkpoint, path))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("checkpoint task failed: {e}")))??;
         let previous_root = base.as_ref().map(|(_, s)| hex::encode(s.root));
         sqlx::query(
             "INSERT INTO audit_log_verification (batch_id, log_count, batch_hash,
