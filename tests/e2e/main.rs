@@ -114,10 +114,26 @@ async fn add_error(s: &Session) -> Result<(String, String, String)> {
     Ok((code, message, hint))
 }
 
+/// WebKitWebDriver's screenshot waits for the page's next paint, which a page at rest never
+/// makes (WebKitGTK 2.50 under Xvfb: the request hangs): a hidden pixel repaints for a few
+/// seconds meanwhile, then goes.
+const KEEP_PAINTING: &str = "
+    const d = document.createElement('div');
+    d.style.cssText = 'position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none';
+    document.body.append(d);
+    let n = 0;
+    const t = setInterval(() => {
+        d.style.background = n++ % 2 ? 'rgba(0,0,0,0.01)' : 'rgba(0,0,0,0.02)';
+        if (n > 60) { clearInterval(t); d.remove(); }
+    }, 50);";
+
 /// Saves a PNG of what is on screen: WebDriver's screenshot, or the whole X display when the
 /// driver cannot take one.
 async fn screenshot(s: &Session, display: &str, file: &str) -> Result<PathBuf> {
     let path = artifacts_dir()?.join(file);
+    if let Err(e) = s.execute(KEEP_PAINTING, vec![]).await {
+        eprintln!("e2e: could not keep the page painting for the screenshot ({e:#})");
+    }
     let png = match s.screenshot().await {
         Ok(png) => png,
         Err(e) => {
@@ -469,11 +485,16 @@ async fn engine_charts(s: &Session, display: &str, server: &sqlx::PgPool) -> Res
         chosen == SERVER_NAME,
         "the only server must be chosen, the panel shows {chosen}"
     );
-    let note = text_of(s, "[data-testid=charts-collecting]", UI_TIMEOUT).await?;
-    ensure!(
-        note.contains("while this panel is open"),
-        "the panel must say that it collects while open: {note}"
-    );
+    // "Taking a snapshot…" until the first one is in, then how collection goes.
+    wait_for(
+        "the panel to say that it collects while open",
+        UI_TIMEOUT,
+        || async {
+            let note = text_of(s, "[data-testid=charts-collecting]", UI_TIMEOUT).await?;
+            Ok(note.contains("while this panel is open").then_some(()))
+        },
+    )
+    .await?;
     // The first snapshot is in; make the server checkpoint before the next one.
     wait_for("the first snapshot", UI_TIMEOUT, || async {
         let text = text_of(s, "[data-testid=charts-latest]", UI_TIMEOUT).await?;
