@@ -107,6 +107,10 @@ pub fn damaged(report: &AuditVerification) -> Result<(), Error> {
             "the checkpoints are not signed by this public key: check --public-key and --checkpoints, \
              or someone replaced the checkpoints"
         }
+        Some(AuditProblem::CheckpointsMissing) => {
+            "point --checkpoints at the folder the log signs into (`pganalytics audit status` shows it); \
+             a copy that lags behind the database cannot vouch for the newest events"
+        }
         _ => {
             "the log was changed outside pgAnalytics; `pganalytics audit show ID` shows the event as \
              stored, the checkpoint above is what it was checked against"

@@ -75,12 +75,16 @@ impl Api {
     pub async fn audit_activity(&self, req: AuditActivityRequest) -> Result<Vec<AuditEvent>> {
         let result =
             audit::query::activity(self.repo.pool(), &req.actor, req.since, req.until).await;
-        self.noted(
-            NewEvent::new("audit.activity_read", "read", "actor")
-                .resource(req.actor.clone())
-                .outcome_of(&result),
-        )
-        .await;
+        let mut event = NewEvent::new("audit.activity_read", "read", "actor").outcome_of(&result);
+        // A UUID is a pseudonym; a name is personal data, kept where erasure reaches it.
+        match req.actor.parse::<uuid::Uuid>() {
+            Ok(id) => {
+                event.resource_id = Some(id.to_string());
+                event.subject_id = Some(id);
+            }
+            Err(_) => event.personal_details = Some(json!({ "actor": req.actor })),
+        }
+        self.noted(event).await;
         result
     }
 

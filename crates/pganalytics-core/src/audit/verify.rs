@@ -453,19 +453,23 @@ async fn check_database_checkpoints(
                 .and_then(|f| serde_json::from_str(&f).ok())
                 .unwrap_or_default(),
         };
-        if let Err(why) = checkpoint.verified(key) {
-            return Ok(Some(failed(
-                AuditProblem::SignatureInvalid,
-                None,
-                format!(
-                    "the checkpoint recorded in the database at size {} is not valid: {why}",
-                    size.unwrap_or(0)
-                ),
-            )));
-        }
-        // Validly signed, so this log reached that size: the folder must know it too, or it
-        // is not the trusted copy (and a rewrite could hide behind it).
-        let size = size.unwrap_or(0) as u64;
+        let statement = match checkpoint.verified(key) {
+            Ok(statement) => statement,
+            Err(why) => {
+                return Ok(Some(failed(
+                    AuditProblem::SignatureInvalid,
+                    None,
+                    format!(
+                        "the checkpoint recorded in the database at size {} is not valid: {why}",
+                        size.unwrap_or(0)
+                    ),
+                )))
+            }
+        };
+        // Validly signed, so this log reached that size (the signed note's, not the column's):
+        // the folder must know it too, or it is not the trusted copy (a rewrite could hide
+        // behind it).
+        let size = statement.size;
         if size > external_size {
             return Ok(Some(failed(
                 AuditProblem::CheckpointsMissing,
