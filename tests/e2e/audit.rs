@@ -5,12 +5,32 @@
 //! `audit-panel.png`.
 
 use super::{click, screenshot, text_of, type_into, wait_for, SERVER_NAME, UI_TIMEOUT};
-use crate::webdriver::Session;
+use crate::webdriver::{Element, Session};
 use anyhow::{bail, ensure, Context, Result};
 use std::time::Duration;
 
 /// Verification of a small log takes well under a second; key generation (RSA-2048) a few.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The element `shown` once it is there, or an error with the text of the error box `error`
+/// as soon as that shows instead (a failing probe would only count as "not yet").
+async fn shown_or_error(
+    s: &Session,
+    what: &str,
+    timeout: Duration,
+    shown: &str,
+    error: &str,
+) -> Result<Element> {
+    let found = wait_for(what, timeout, || async {
+        if let Some(err) = s.find(error).await? {
+            let code = s.attribute(&err, "data-code").await?.unwrap_or_default();
+            return Ok(Some(Err(format!("{code}: {}", s.text(&err).await?))));
+        }
+        Ok(s.find(shown).await?.map(Ok))
+    })
+    .await?;
+    found.map_err(|e| anyhow::anyhow!("{what} failed ({e})"))
+}
 
 pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
     click(s, "[data-testid=nav-audit]").await?;
@@ -26,6 +46,18 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
     // Only the server events: the filter is applied by the core.
     type_into(s, "[data-testid=audit-filter-event_type]", "server.added").await?;
     click(s, "[data-testid=audit-filter-apply]").await?;
+    // The unfiltered first page may still be on screen: wait for the filtered one.
+    wait_for("the filtered events", UI_TIMEOUT, || async {
+        if s.find("[data-testid=audit-events][data-loading]")
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let total = text_of(s, "[data-testid=audit-total]", UI_TIMEOUT).await?;
+        Ok(total.contains("matching").then_some(()))
+    })
+    .await?;
     let added = format!(
         "[data-testid=audit-row][data-event-type=\"server.added\"][data-resource=\"{SERVER_NAME}\"][data-outcome=success]"
     );
@@ -69,15 +101,13 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
     click(s, &format!("{added} [data-testid=audit-row-event-type]"))
         .await
         .context("click the server.added row")?;
-    wait_for("the event detail to load", UI_TIMEOUT, || async {
-        let Some(el) = s.find("[data-testid=audit-detail]").await? else {
-            return Ok(None);
-        };
-        if let Some(err) = s.find("[data-testid=audit-detail-error]").await? {
-            bail!("the event detail failed: {}", s.text(&err).await?);
-        }
-        s.attribute(&el, "data-loaded").await
-    })
+    shown_or_error(
+        s,
+        "the event detail",
+        UI_TIMEOUT,
+        "[data-testid=audit-detail][data-loaded]",
+        "[data-testid=audit-detail-error]",
+    )
     .await?;
     let field = |name: &'static str| async move {
         text_of(s, &format!("[data-testid=audit-detail-{name}]"), UI_TIMEOUT).await
@@ -137,25 +167,18 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
     // A fresh repository has no signing key: create one from the call to action.
     let fingerprint = if s.find("[data-testid=audit-keygen]").await?.is_some() {
         click(s, "[data-testid=audit-keygen]").await?;
-        wait_for("the signing key", VERIFY_TIMEOUT, || async {
-            if let Some(err) = s.find("[data-testid=audit-keygen-error]").await? {
-                let code = s.attribute(&err, "data-code").await?.unwrap_or_default();
-                bail!(
-                    "Create signing key failed ({code}): {}{}",
-                    s.text(&err).await?,
-                    if code == "keyring_unavailable" {
-                        " — run the test under scripts/with-keyring"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            let Some(el) = s.find("[data-testid=audit-keygen-fingerprint]").await? else {
-                return Ok(None);
-            };
-            Ok(Some(s.text(&el).await?))
-        })
-        .await?
+        let el = shown_or_error(
+            s,
+            "the new signing key",
+            VERIFY_TIMEOUT,
+            "[data-testid=audit-keygen-fingerprint]",
+            "[data-testid=audit-keygen-error]",
+        )
+        .await
+        .context(
+            "the private key goes to the OS keyring: run the test under scripts/with-keyring",
+        )?;
+        s.text(&el).await?
     } else {
         let key = s
             .find("[data-testid=audit-status-key] [data-fingerprint]")
@@ -192,12 +215,13 @@ pub async fn audit_panel(s: &Session, display: &str) -> Result<()> {
 
     // Verify now: progress while it runs, then the result.
     click(s, "[data-testid=audit-verify]").await?;
-    let result = wait_for("the verification result", VERIFY_TIMEOUT, || async {
-        if let Some(err) = s.find("[data-testid=audit-verify-error]").await? {
-            bail!("verification failed to run: {}", s.text(&err).await?);
-        }
-        s.find("[data-testid=audit-verify-result]").await
-    })
+    let result = shown_or_error(
+        s,
+        "the verification result",
+        VERIFY_TIMEOUT,
+        "[data-testid=audit-verify-result]",
+        "[data-testid=audit-verify-error]",
+    )
     .await?;
     let intact = s
         .attribute(&result, "data-intact")
