@@ -347,14 +347,28 @@ pub async fn store(location: &KeyLocation, key: &SigningKey) -> Result<()> {
     let pem = key.to_pkcs8_pem()?;
     match location {
         KeyLocation::Keyring { account } => {
-            if crate::secrets::get(account).await?.is_some() {
+            let keyring = |e: Error| {
+                if e.code != ErrorCode::KeyringUnavailable {
+                    return e;
+                }
+                Error::new(
+                    ErrorCode::KeyringUnavailable,
+                    "no OS keyring can hold the audit signing key",
+                )
+                .with_hint(
+                    "keep the key in a file instead: `pganalytics audit keygen --key-file FILE` (mode 0600, \
+                     ideally on storage the database's administrators cannot read); or start a keyring \
+                     service (GNOME Keyring, KWallet, KeePassXC)",
+                )
+            };
+            if crate::secrets::get(account).await.map_err(keyring)?.is_some() {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!("the {location} already holds a key; refusing to replace it"),
                 )
                 .with_hint("choose another keyring entry, or delete this one first if it is no longer needed"));
             }
-            crate::secrets::set(account, &pem).await
+            crate::secrets::set(account, &pem).await.map_err(keyring)
         }
         KeyLocation::File(path) => {
             let path = path.clone();

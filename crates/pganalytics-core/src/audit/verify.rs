@@ -212,7 +212,8 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
     reader.abort();
     if unsealed > 0 && authentic.newest.is_some() {
         warnings.push(format!(
-            "{unsealed} newest events are not yet covered by a signed checkpoint; only their chain was checked"
+            "{} not yet covered by a signed checkpoint; only the chain was checked there",
+            if unsealed == 1 { "the newest event is".to_string() } else { format!("the {unsealed} newest events are") }
         ));
     }
     Ok(report(
