@@ -64,9 +64,42 @@ async fn serve(api: Arc<Api>, args: ServeArgs) -> Result<(), Error> {
     tokio::select! {
         served = serving => served.map_err(|e| Error::internal(format!("serve HTTP: {e}")))?,
         _ = collection => {}
+        _ = audit_retention_hourly(api.clone()) => {}
     }
     tracing::info!("pganalytics daemon stopped");
     Ok(())
+}
+
+/// Apply the audit retention policy once an hour when it allows deletion (the removed range is
+/// sealed with a signed checkpoint first; runs that remove nothing are not recorded).
+async fn audit_retention_hourly(api: Arc<Api>) {
+    use pganalytics_core::api::{AuditRetentionApplyRequest, Empty};
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let allowed = match api.audit_status(Empty {}).await {
+            Ok(status) => status.retention.is_some_and(|p| p.deletion_allowed),
+            Err(e) => {
+                tracing::warn!("audit retention skipped: {}", e.message);
+                continue;
+            }
+        };
+        if !allowed {
+            continue;
+        }
+        match api
+            .audit_retention_apply(AuditRetentionApplyRequest { dry_run: None })
+            .await
+        {
+            Ok(r) if r.removed > 0 => tracing::info!(
+                removed = r.removed,
+                "audit events up to {} sealed and removed by the retention policy",
+                r.through_id.unwrap_or(0)
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("audit retention failed: {}", e.message),
+        }
+    }
 }
 
 async fn shutdown_signal() {

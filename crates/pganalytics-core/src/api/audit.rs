@@ -331,7 +331,8 @@ impl Api {
     ) -> Result<AuditRetentionResult> {
         let dry_run = req.dry_run.unwrap_or(false);
         let result = self.audit.apply_retention(dry_run).await;
-        if dry_run {
+        // A dry run changes nothing, and neither does a run with nothing old enough.
+        if dry_run || matches!(&result, Ok(r) if r.removed == 0) {
             return result;
         }
         let event = NewEvent::new("audit.retention_applied", "delete", "audit_log");
