@@ -10,5 +10,6 @@ mod grafana;
 mod metrics;
 mod repository;
 mod server;
+mod storage;
 mod support;
 mod token;

@@ -7,6 +7,7 @@
 //! - [`repository`]: the database holding pgAnalytics' own state (sqlx, migrations).
 //! - [`server`]: the registry of monitored PostgreSQL servers and their capabilities.
 //! - [`secrets`]: passwords in the OS keyring, never in the repository.
+//! - [`storage`]: storage targets for backups and WAL (folder, S3, GCS, Azure Blob).
 //! - [`metrics`]: engine metrics collectors, snapshots, rates and advice.
 //! - [`charts`]: engine-metric charts drawn as SVG (desktop panel, later PDF reports).
 //! - [`audit`]: the tamper-evident audit log (hash chain, Merkle tree, signed checkpoints).
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod repository;
 pub mod secrets;
 pub mod server;
+pub mod storage;
 pub mod token;
 
 pub use error::{Error, ErrorCode, Result};

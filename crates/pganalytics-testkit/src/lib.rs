@@ -8,6 +8,8 @@ use pganalytics_core::cluster::{binaries, Cluster, ClusterOptions, PgBinaries};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod storage;
+
 pub use pganalytics_core::cluster::SUPPORTED_MAJORS;
 
 /// Repository root (for scripts and artefacts).

@@ -39,11 +39,17 @@ import type { ServerCheck } from "./ServerCheck";
 import type { ServerName } from "./ServerName";
 import type { ServerSummary } from "./ServerSummary";
 import type { SnapshotResult } from "./SnapshotResult";
+import type { StorageAddRequest } from "./StorageAddRequest";
+import type { StorageCheck } from "./StorageCheck";
+import type { StorageKind } from "./StorageKind";
+import type { StorageName } from "./StorageName";
+import type { StorageOptions } from "./StorageOptions";
+import type { StorageTarget } from "./StorageTarget";
 import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -59,6 +65,15 @@ export interface Commands {
   server_remove: { request: ServerName; response: ServerSummary };
   /** Connect and report version, privileges and feature readiness. */
   server_check: { request: ServerName; response: ServerCheck };
+  /** Storage targets for backups and WAL, by name (never their credentials). */
+  storage_list: { request: Empty; response: Array<StorageTarget> };
+  /** Register a storage target (folder, S3, GCS, Azure Blob) after a probe; credentials */
+  /** stay in the environment or move to the OS keyring. */
+  storage_add: { request: StorageAddRequest; response: StorageTarget };
+  /** Forget a storage target and its keyring entry (its objects stay). */
+  storage_remove: { request: StorageName; response: StorageTarget };
+  /** Write, read back, list and delete a probe object under the target's prefix. */
+  storage_check: { request: StorageName; response: StorageCheck };
   /** Create an API token for the daemon; the token is shown once. */
   token_create: { request: TokenCreateRequest; response: CreatedToken };
   /** API tokens (names and dates, never the tokens). */

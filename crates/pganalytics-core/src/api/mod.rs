@@ -5,9 +5,11 @@
 
 mod audit;
 mod audit_types;
+mod storage_types;
 mod types;
 
 pub use audit_types::*;
+pub use storage_types::*;
 pub use types::*;
 
 use crate::audit::{AuditLog, Caller, NewEvent, Source};
@@ -149,6 +151,36 @@ impl Api {
         crate::server::check(&self.repo, &req.name).await
     }
 
+    pub async fn storage_list(&self, _req: Empty) -> Result<Vec<StorageTarget>> {
+        crate::storage::list(&self.repo).await
+    }
+
+    pub async fn storage_add(&self, req: StorageAddRequest) -> Result<StorageTarget> {
+        let event =
+            NewEvent::new("storage.added", "create", "storage_target").resource(req.name.clone());
+        let result = crate::storage::add(&self.repo, req).await;
+        let event = match &result {
+            Ok(t) => event.new_values(storage_event_values(t)),
+            Err(_) => event,
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn storage_remove(&self, req: StorageName) -> Result<StorageTarget> {
+        let event =
+            NewEvent::new("storage.removed", "delete", "storage_target").resource(req.name.clone());
+        let result = crate::storage::remove(&self.repo, &req.name).await;
+        let event = match &result {
+            Ok(t) => event.old(storage_event_values(t)),
+            Err(_) => event,
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn storage_check(&self, req: StorageName) -> Result<StorageCheck> {
+        crate::storage::check(&self.repo, &req.name).await
+    }
+
     pub async fn token_create(&self, req: TokenCreateRequest) -> Result<CreatedToken> {
         let event =
             NewEvent::new("token.created", "create", "api_token").resource(req.name.clone());
@@ -259,6 +291,17 @@ impl Api {
 pub async fn stop_embedded_repository(data_dir: Option<&std::path::Path>) -> Result<bool> {
     let data_dir = DataDir::resolve(data_dir)?;
     crate::repository::stop_embedded(&data_dir).await
+}
+
+/// What the audit log keeps of a storage target (no credentials: it has none).
+fn storage_event_values(t: &StorageTarget) -> serde_json::Value {
+    serde_json::json!({
+        "name": t.name,
+        "kind": t.kind,
+        "url": t.url,
+        "options": t.options,
+        "secret_in_keyring": t.secret_in_keyring,
+    })
 }
 
 /// Version of this build (no repository needed).
@@ -390,6 +433,15 @@ commands! {
     server_remove(ServerName) -> ServerSummary;
     /// Connect and report version, privileges and feature readiness.
     server_check(ServerName) -> ServerCheck;
+    /// Storage targets for backups and WAL, by name (never their credentials).
+    storage_list(Empty) -> Vec<StorageTarget>;
+    /// Register a storage target (folder, S3, GCS, Azure Blob) after a probe; credentials
+    /// stay in the environment or move to the OS keyring.
+    storage_add(StorageAddRequest) -> StorageTarget;
+    /// Forget a storage target and its keyring entry (its objects stay).
+    storage_remove(StorageName) -> StorageTarget;
+    /// Write, read back, list and delete a probe object under the target's prefix.
+    storage_check(StorageName) -> StorageCheck;
     /// Create an API token for the daemon; the token is shown once.
     token_create(TokenCreateRequest) -> CreatedToken;
     /// API tokens (names and dates, never the tokens).

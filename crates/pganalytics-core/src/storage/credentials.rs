@@ -1,0 +1,254 @@
+//! Credentials of object stores. Never in the repository, a log line or an error message.
+//!
+//! They come, in this order, from:
+//! 1. the OS keyring entry `storage:<target id>` when the target was added with
+//!    `--secret-from-env` (a JSON object copied from the environment at that moment), else
+//! 2. the environment of the process that uses the target, read explicitly here:
+//!    - s3: `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`);
+//!    - gcs: `GOOGLE_APPLICATION_CREDENTIALS` (path of a service-account JSON file) or
+//!      `PGANALYTICS_GCS_CREDENTIALS` (the JSON itself);
+//!    - azblob: `AZURE_STORAGE_KEY` (+ `AZURE_STORAGE_ACCOUNT`) or `AZURE_STORAGE_SAS_TOKEN`.
+//!
+//! opendal's own loaders (`~/.aws/config`, EC2/VM metadata services) are switched off, so
+//! nothing is picked up implicitly; `anonymous` targets send unsigned requests.
+
+use crate::api::StorageKind;
+use crate::error::{Error, ErrorCode, Result};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+/// Keyring account of a storage target's credentials.
+pub fn keyring_account(target_id: uuid::Uuid) -> String {
+    format!("storage:{target_id}")
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Credentials {
+    S3 {
+        access_key_id: String,
+        secret_access_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
+    },
+    Gcs {
+        /// The service-account JSON.
+        service_account: String,
+    },
+    Azblob {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sas_token: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        for s in self.secret_values_mut() {
+            s.zeroize();
+        }
+    }
+}
+
+/// Where a target's credentials came from (shown by `storage check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Keyring,
+    Environment,
+    Anonymous,
+    /// Folders need none; object stores then fail with a hint.
+    None,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Keyring => "keyring",
+            Source::Environment => "environment",
+            Source::Anonymous => "anonymous",
+            Source::None => "none",
+        }
+    }
+}
+
+impl Credentials {
+    fn secret_values_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Credentials::S3 {
+                secret_access_key,
+                session_token,
+                ..
+            } => {
+                let mut v = vec![secret_access_key];
+                v.extend(session_token.as_mut());
+                v
+            }
+            Credentials::Gcs { service_account } => vec![service_account],
+            Credentials::Azblob { key, sas_token, .. } => {
+                key.as_mut().into_iter().chain(sas_token.as_mut()).collect()
+            }
+        }
+    }
+
+    /// Values that must never appear in a message.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut copy = self.clone();
+        let out = copy
+            .secret_values_mut()
+            .into_iter()
+            .map(|s| s.clone())
+            .filter(|s| s.len() >= 4)
+            .collect();
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(kind: StorageKind, text: &str) -> Result<Credentials> {
+        let c: Credentials = serde_json::from_str(text).map_err(|_| {
+            Error::new(
+                ErrorCode::AuthenticationFailed,
+                "the keyring entry of this storage target is not readable",
+            )
+            .with_hint("remove the target and add it again with --secret-from-env")
+        })?;
+        if c.kind() != kind {
+            return Err(Error::new(
+                ErrorCode::AuthenticationFailed,
+                format!(
+                    "the keyring entry of this storage target holds {} credentials, not {}",
+                    c.kind().as_str(),
+                    kind.as_str()
+                ),
+            )
+            .with_hint("remove the target and add it again with --secret-from-env"));
+        }
+        Ok(c)
+    }
+
+    pub fn kind(&self) -> StorageKind {
+        match self {
+            Credentials::S3 { .. } => StorageKind::S3,
+            Credentials::Gcs { .. } => StorageKind::Gcs,
+            Credentials::Azblob { .. } => StorageKind::Azblob,
+        }
+    }
+
+    /// The kind's credentials from the environment (`env` is `std::env::var` in production),
+    /// `None` when none of its variables is set.
+    pub fn from_env(
+        kind: StorageKind,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Credentials>> {
+        let get = |name: &str| env(name).filter(|v| !v.is_empty());
+        match kind {
+            StorageKind::File => Ok(None),
+            StorageKind::S3 => match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+                (Some(access_key_id), Some(secret_access_key)) => Ok(Some(Credentials::S3 {
+                    access_key_id,
+                    secret_access_key,
+                    session_token: get("AWS_SESSION_TOKEN"),
+                })),
+                (None, None) => Ok(None),
+                (Some(_), None) => Err(missing("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")),
+                (None, Some(_)) => Err(missing("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+            },
+            StorageKind::Gcs => {
+                if let Some(json) = get("PGANALYTICS_GCS_CREDENTIALS") {
+                    return Ok(Some(Credentials::Gcs {
+                        service_account: service_account_json(json, "PGANALYTICS_GCS_CREDENTIALS")?,
+                    }));
+                }
+                let Some(path) = get("GOOGLE_APPLICATION_CREDENTIALS") else {
+                    return Ok(None);
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Error::new(
+                        ErrorCode::AuthenticationFailed,
+                        format!("cannot read {path} (named by GOOGLE_APPLICATION_CREDENTIALS): {e}"),
+                    )
+                    .with_hint("point GOOGLE_APPLICATION_CREDENTIALS at a readable service-account JSON key file")
+                })?;
+                Ok(Some(Credentials::Gcs {
+                    service_account: service_account_json(
+                        text,
+                        &format!("{path} (GOOGLE_APPLICATION_CREDENTIALS)"),
+                    )?,
+                }))
+            }
+            StorageKind::Azblob => {
+                let key = get("AZURE_STORAGE_KEY");
+                let sas_token = get("AZURE_STORAGE_SAS_TOKEN");
+                if key.is_none() && sas_token.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(Credentials::Azblob {
+                    account: get("AZURE_STORAGE_ACCOUNT"),
+                    key,
+                    sas_token,
+                }))
+            }
+        }
+    }
+}
+
+fn missing(absent: &str, present: &str) -> Error {
+    Error::new(
+        ErrorCode::AuthenticationFailed,
+        format!("{present} is set but {absent} is not"),
+    )
+    .with_hint(format!("set both {present} and {absent}"))
+}
+
+fn service_account_json(text: String, origin: &str) -> Result<String> {
+    let ok = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .is_some_and(|v| v.get("type").is_some());
+    if ok {
+        Ok(text)
+    } else {
+        Err(Error::new(
+            ErrorCode::AuthenticationFailed,
+            format!("{origin} is not a Google service-account JSON key"),
+        )
+        .with_hint("download a JSON key of a service account (IAM → Service accounts → Keys)"))
+    }
+}
+
+/// The hint for a target that needs credentials and has none.
+pub fn none_hint(kind: StorageKind) -> &'static str {
+    match kind {
+        StorageKind::File => "",
+        StorageKind::S3 => {
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or add the target again with --secret-from-env to keep them in the OS keyring; --anonymous for a public bucket"
+        }
+        StorageKind::Gcs => {
+            "set GOOGLE_APPLICATION_CREDENTIALS to a service-account JSON key file, or add the target again with --secret-from-env to keep it in the OS keyring; --anonymous for a public bucket or an emulator"
+        }
+        StorageKind::Azblob => {
+            "set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY (or AZURE_STORAGE_SAS_TOKEN), or add the target again with --secret-from-env to keep them in the OS keyring"
+        }
+    }
+}
+
+/// Replace every secret value in `text` with `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if !s.is_empty() {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
