@@ -213,7 +213,11 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
     if unsealed > 0 && authentic.newest.is_some() {
         warnings.push(format!(
             "{} not yet covered by a signed checkpoint; only the chain was checked there",
-            if unsealed == 1 { "the newest event is".to_string() } else { format!("the {unsealed} newest events are") }
+            if unsealed == 1 {
+                "the newest event is".to_string()
+            } else {
+                format!("the {unsealed} newest events are")
+            }
         ));
     }
     Ok(report(
