@@ -5,4 +5,5 @@ mod audit;
 mod commands;
 mod metrics;
 mod serve;
+mod storage;
 mod support;

@@ -35,6 +35,9 @@ pub enum Command {
     /// Monitored PostgreSQL servers.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Storage targets for backups and WAL: a folder (local or NFS), S3, GCS, Azure Blob.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// The repository that holds pgAnalytics' state.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -126,6 +129,49 @@ pub struct ServerAddArgs {
     #[arg(long)]
     pub dsn: String,
     /// Register without connecting first.
+    #[arg(long)]
+    pub skip_check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Register a storage target after writing, reading, listing and deleting a probe object.
+    /// Credentials come from the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+    /// GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT/AZURE_STORAGE_KEY) or, with
+    /// --secret-from-env, are copied from it into the OS keyring; never into the repository.
+    Add(StorageAddArgs),
+    /// List storage targets (never their credentials).
+    List,
+    /// Forget a storage target and its keyring entry (its objects stay).
+    Remove { name: String },
+    /// Write, read back, list and delete a probe object; names the step that failed.
+    Check { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct StorageAddArgs {
+    pub name: String,
+    /// `file:///abs/folder`, `s3://bucket/prefix`, `gcs://bucket/prefix` or
+    /// `azblob://container/prefix`.
+    #[arg(long)]
+    pub url: String,
+    /// Service address for S3-compatible stores, emulators, other clouds (http(s)://host:port).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// S3 region (required on AWS; `us-east-1` when --endpoint is given).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Azure storage account (else AZURE_STORAGE_ACCOUNT).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Send unsigned requests (public buckets, emulators).
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Copy this kind's credentials from the environment into the OS keyring (entry
+    /// `storage:<id>`), so later commands need no environment variables.
+    #[arg(long)]
+    pub secret_from_env: bool,
+    /// Register without the probe.
     #[arg(long)]
     pub skip_check: bool,
 }

@@ -13,12 +13,13 @@ mod serve;
 use clap::Parser;
 use cli::{
     BenchCommand, Cli, Command, ExportFormat, GrafanaCommand, MetricsCommand, RepoCommand,
-    ServerCommand, TokenCommand,
+    ServerCommand, StorageCommand, TokenCommand,
 };
 use output::Output;
 use pganalytics_core::api::{
     Api, ApiOptions, Empty, MetricsPruneRequest, MetricsShowRequest, MetricsSnapshotRequest,
-    ServerAddRequest, ServerName, TokenCreateRequest,
+    ServerAddRequest, ServerName, StorageAddRequest, StorageName, StorageOptions,
+    TokenCreateRequest,
 };
 use pganalytics_core::audit::Source;
 use pganalytics_core::Error;
@@ -138,6 +139,33 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
             }
             ServerCommand::Check { name } => {
                 out.server_check(&api.server_check(ServerName { name }).await?)
+            }
+        },
+        Command::Storage(cmd) => match cmd {
+            StorageCommand::Add(a) => {
+                let t = api
+                    .storage_add(StorageAddRequest {
+                        name: a.name,
+                        url: a.url,
+                        options: StorageOptions {
+                            endpoint: a.endpoint,
+                            region: a.region,
+                            account: a.account,
+                            anonymous: a.anonymous.then_some(true),
+                        },
+                        secret_from_env: Some(a.secret_from_env),
+                        skip_check: Some(a.skip_check),
+                    })
+                    .await?;
+                out.storage_added(&t);
+            }
+            StorageCommand::List => out.storage_targets(&api.storage_list(Empty {}).await?),
+            StorageCommand::Remove { name } => {
+                let t = api.storage_remove(StorageName { name }).await?;
+                out.storage_removed(&t);
+            }
+            StorageCommand::Check { name } => {
+                out.storage_check(&api.storage_check(StorageName { name }).await?)
             }
         },
         Command::Repo(RepoCommand::Status) => out.repo_status(&api.repo_status(Empty {}).await?),

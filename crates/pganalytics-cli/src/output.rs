@@ -5,7 +5,8 @@ use pganalytics_core::api::{
     AdviceSeverity, AuditCheckpointInfo, AuditErased, AuditEvent, AuditKeyInfo, AuditLogged,
     AuditPage, AuditProof, AuditRetentionPolicy, AuditRetentionResult, AuditStatus,
     AuditVerification, CreatedToken, MetricsReport, PruneResult, RepoStatus, RepositoryKind,
-    ServerCheck, ServerSummary, SnapshotResult, SnapshotValues, TokenSummary,
+    ServerCheck, ServerSummary, SnapshotResult, SnapshotValues, StorageCheck, StorageTarget,
+    TokenSummary,
 };
 use pganalytics_core::Error;
 use serde::Serialize;
@@ -143,6 +144,94 @@ impl Output {
             })
             .collect();
         print_table(&["FEATURE", "STATUS", "DETAIL"], &rows);
+    }
+
+    pub fn storage_added(&self, t: &StorageTarget) {
+        if self.json {
+            return self.print_json(t);
+        }
+        println!("added storage target {} ({})", t.name, t.url);
+        if t.secret_in_keyring {
+            println!("its credentials are stored in the OS keyring");
+        }
+    }
+
+    pub fn storage_removed(&self, t: &StorageTarget) {
+        if self.json {
+            return self.print_json(t);
+        }
+        println!(
+            "removed storage target {} (its objects stay at {})",
+            t.name, t.url
+        );
+    }
+
+    pub fn storage_targets(&self, list: &[StorageTarget]) {
+        if self.json {
+            return self.print_json(&list);
+        }
+        if list.is_empty() {
+            println!(
+                "no storage targets registered; add one with `pganalytics storage add NAME --url URL`"
+            );
+            return;
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|t| {
+                let mut options = Vec::new();
+                if let Some(e) = &t.options.endpoint {
+                    options.push(format!("endpoint={e}"));
+                }
+                if let Some(r) = &t.options.region {
+                    options.push(format!("region={r}"));
+                }
+                if let Some(a) = &t.options.account {
+                    options.push(format!("account={a}"));
+                }
+                if t.options.anonymous == Some(true) {
+                    options.push("anonymous".into());
+                }
+                vec![
+                    t.name.clone(),
+                    t.kind.as_str().into(),
+                    t.url.clone(),
+                    if options.is_empty() {
+                        "-".into()
+                    } else {
+                        options.join(" ")
+                    },
+                    if t.secret_in_keyring {
+                        "keyring"
+                    } else if t.kind.as_str() == "file" || t.options.anonymous == Some(true) {
+                        "-"
+                    } else {
+                        "environment"
+                    }
+                    .into(),
+                    t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                ]
+            })
+            .collect();
+        print_table(
+            &["NAME", "KIND", "URL", "OPTIONS", "CREDENTIALS", "ADDED"],
+            &rows,
+        );
+    }
+
+    pub fn storage_check(&self, c: &StorageCheck) {
+        if self.json {
+            return self.print_json(c);
+        }
+        println!("storage target:  {} ({})", c.name, c.url);
+        println!("credentials:     {}", c.credentials);
+        println!("probe object:    {}", c.probe);
+        let rows: Vec<Vec<String>> = c
+            .steps
+            .iter()
+            .map(|s| vec![s.step.clone(), "ok".into(), format!("{} ms", s.millis)])
+            .collect();
+        print_table(&["STEP", "RESULT", "TIME"], &rows);
     }
 
     pub fn repo_status(&self, r: &RepoStatus) {
