@@ -273,6 +273,17 @@ pub fn sanitize(text: &str, secrets: &[String]) -> String {
     joined
 }
 
+/// The innermost cause (`tcp connect error: Connection refused (os error 111)`).
+fn root_cause(e: &opendal::Error) -> String {
+    let mut last = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
 fn chain(e: &opendal::Error) -> String {
     let mut text = format!("{e}");
     let mut source = std::error::Error::source(e);
@@ -398,7 +409,10 @@ fn classify(
         .with_hint("check the URL and the --endpoint, --region and --account options"),
         _ if transport => Error::new(
             ErrorCode::Unreachable,
-            format!("cannot reach the storage service of {what} to {step} `{key}` ({detail})"),
+            format!(
+                "cannot reach the storage service of {what} to {step} `{key}` ({})",
+                sanitize(&root_cause(e), secrets)
+            ),
         )
         .with_hint("check the endpoint (host, port, http/https), that the service runs, and firewalls or proxies"),
         K::RateLimited => Error::new(
