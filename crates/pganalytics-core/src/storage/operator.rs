@@ -306,10 +306,12 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
 fn service_answer(full: &str) -> Option<String> {
     let status = between(full, "status: ", ",")?;
     let code = between(full, "<Code>", "</Code>")
-        .or_else(|| between(full, "\"x-ms-error-code\": \"", "\""));
+        .or_else(|| between(full, "\"x-ms-error-code\": \"", "\""))
+        .or_else(|| between(full, "code: \"", "\""));
     let message = between(full, "<Message>", "</Message>")
         .or_else(|| between(full, "\"message\": \"", "\""))
-        .or_else(|| between(full, "\\\"message\\\": \\\"", "\\\""));
+        .or_else(|| between(full, "\\\"message\\\": \\\"", "\\\""))
+        .or_else(|| between(full, "message: \"", "\""));
     let mut out = format!("HTTP {status}");
     if let Some(c) = code {
         out.push(' ');
