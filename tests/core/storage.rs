@@ -282,7 +282,10 @@ async fn s3_wrong_key_is_refused_without_leaking_it() {
     clear_credentials();
     assert_eq!(err.code, ErrorCode::AuthenticationFailed, "{err:?}");
     assert!(err.message.contains("write"), "names the step: {err}");
-    assert!(err.message.contains("InvalidAccessKeyId"), "says what S3 answered: {err}");
+    assert!(
+        err.message.contains("InvalidAccessKeyId"),
+        "says what S3 answered: {err}"
+    );
     assert!(err.hint.is_some());
     assert!(!err.to_string().contains(AWS_SECRET));
     assert!(api.storage_list(Empty {}).await.unwrap().is_empty());
