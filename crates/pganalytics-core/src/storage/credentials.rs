@@ -252,3 +252,79 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_each_kind_from_the_environment() {
+        let e = env(&[
+            ("AWS_ACCESS_KEY_ID", "AKIA1"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cret-value"),
+        ]);
+        let c = Credentials::from_env(StorageKind::S3, &e).unwrap().unwrap();
+        assert_eq!(c.secret_values(), vec!["s3cret-value".to_string()]);
+        assert_eq!(format!("{c:?}"), "Credentials(***)");
+        let round = Credentials::from_json(StorageKind::S3, &c.to_json()).unwrap();
+        assert!(round == c);
+        assert_eq!(
+            Credentials::from_json(StorageKind::Azblob, &c.to_json())
+                .unwrap_err()
+                .code,
+            ErrorCode::AuthenticationFailed
+        );
+        assert!(Credentials::from_env(StorageKind::S3, &env(&[]))
+            .unwrap()
+            .is_none());
+        let half = Credentials::from_env(StorageKind::S3, &env(&[("AWS_ACCESS_KEY_ID", "A")]));
+        assert!(half.unwrap_err().message.contains("AWS_SECRET_ACCESS_KEY"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.json");
+        std::fs::write(&key, r#"{"type": "service_account", "private_key": "pk"}"#).unwrap();
+        let e = env(&[("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())]);
+        let c = Credentials::from_env(StorageKind::Gcs, &e)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(c, Credentials::Gcs { .. }));
+        std::fs::write(&key, "not json").unwrap();
+        let err = Credentials::from_env(StorageKind::Gcs, &e).unwrap_err();
+        assert!(!err.message.contains("not json"));
+        let e = env(&[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")]);
+        assert!(Credentials::from_env(StorageKind::Gcs, &e).is_err());
+
+        let e = env(&[("AZURE_STORAGE_SAS_TOKEN", "sv=1&sig=abcd")]);
+        let c = Credentials::from_env(StorageKind::Azblob, &e)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.secret_values(), vec!["sv=1&sig=abcd".to_string()]);
+        assert!(Credentials::from_env(StorageKind::File, &e)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn redacts_secrets_and_url_queries() {
+        let text =
+            "failed at https://acct.blob.core.windows.net/c/x?sv=1&sig=abcd with key s3cret-value";
+        let out = super::super::operator::sanitize(text, &["s3cret-value".into()]);
+        assert!(
+            !out.contains("sig=abcd") && !out.contains("s3cret-value"),
+            "{out}"
+        );
+        assert!(
+            out.contains("https://acct.blob.core.windows.net/c/x?…"),
+            "{out}"
+        );
+    }
+}
