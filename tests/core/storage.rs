@@ -571,3 +571,33 @@ async fn large_objects_stream_to_every_kind() {
     }
     clear_credentials();
 }
+
+/// A target that holds backups cannot be removed (its catalogue rows point at it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_holding_backups_is_not_removed() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let (api, dir) = api_on(&repo).await;
+    let url = format!("file://{}", dir.path().display());
+    let target = api
+        .storage_add(add_req("kept", &url, Default::default()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO backup_metadata (backup_name, backup_type, backup_status, source_database,
+             retention_days, destination_type, created_at, storage_target_id)
+         VALUES ('b1', 'full', 'failed', 'postgres', 7, 'file', now(), $1)",
+    )
+    .bind(target.id)
+    .execute(api.repository().pool())
+    .await
+    .unwrap();
+    let err = api
+        .storage_remove(StorageName {
+            name: "kept".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err:?}");
+    assert!(err.hint.as_deref().unwrap().contains("prune"));
+    assert_eq!(api.storage_list(Empty {}).await.unwrap().len(), 1);
+}
