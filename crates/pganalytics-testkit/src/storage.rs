@@ -118,6 +118,16 @@ impl StorageServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // Should the test process be killed outright (no unwinding, no Drop), the kernel
+        // kills the server too.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let child = cmd
             .spawn()
             .with_context(|| format!("start {}", program.display()))?;
