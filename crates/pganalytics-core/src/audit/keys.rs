@@ -361,7 +361,11 @@ pub async fn store(location: &KeyLocation, key: &SigningKey) -> Result<()> {
                      service (GNOME Keyring, KWallet, KeePassXC)",
                 )
             };
-            if crate::secrets::get(account).await.map_err(keyring)?.is_some() {
+            if crate::secrets::get(account)
+                .await
+                .map_err(keyring)?
+                .is_some()
+            {
                 return Err(Error::new(
                     ErrorCode::AlreadyExists,
                     format!("the {location} already holds a key; refusing to replace it"),
