@@ -2,6 +2,7 @@
 //! manager. One binary (one link); a module per area.
 
 mod audit;
+mod backup;
 mod bindings;
 mod boundaries;
 mod charts;

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod charts;
 pub mod cluster;
 pub mod data_dir;

@@ -1,0 +1,27 @@
+//! Physical backups of PostgreSQL servers, taken by our own code over the streaming
+//! replication protocol (no `pg_basebackup`: the relocatable binaries have none, and the
+//! user's machine need not have one of each server version).
+//!
+//! This first piece is the protocol client:
+//! - [`protocol`]: a connection in physical replication mode (`replication=true`), with
+//!   trust, cleartext, MD5 or SCRAM-SHA-256 authentication (computed by `postgres-protocol`)
+//!   over TCP or a unix socket, and `IDENTIFY_SYSTEM`. TLS is not supported yet.
+//! - [`options`]: the `BASE_BACKUP` command in the syntax of 13–14 and of 15+.
+//! - [`stream`]: the `BASE_BACKUP` exchange, streaming each tablespace's tar archive and
+//!   the server's `backup_manifest` to a [`BackupSink`] in bounded chunks.
+//! - [`errors`]: the server's refusals (no `replication` line in pg_hba.conf, a role without
+//!   REPLICATION, `max_wal_senders = 0`, `wal_level = minimal`) as errors whose hint says
+//!   what to change.
+//!
+//! The pipeline (chunking, compression, encryption, upload), the catalogue and the commands
+//! build on [`ReplicationConnection::base_backup`].
+
+pub mod errors;
+pub mod options;
+pub mod protocol;
+pub mod stream;
+
+pub use errors::ServerError;
+pub use options::BaseBackupOptions;
+pub use protocol::{ConnectParams, ReplicationConnection, SystemIdentity};
+pub use stream::{ArchiveInfo, ArchiveSummary, BackupSink, BaseBackupResult, TablespaceInfo};
