@@ -1,0 +1,294 @@
+//! Verification: needs only the public key and the external checkpoints. The checkpoints'
+//! signatures authenticate their Merkle roots, the roots authenticate the external event
+//! hashes (`.leaves`), and each event in the database is then recomputed and compared with
+//! them in order. Beyond the newest checkpoint only the chain itself can be checked.
+//!
+//! The first event that does not match is named, with what happened to it (see
+//! [`AuditProblem`]); classification looks at where the authentic event went.
+
+use super::checkpoint::{Checkpoint, Kind, Statement, Store};
+use super::keys::VerifyingKey;
+use super::merkle::{self, leaf_hash, Frontier, Hash};
+use crate::api::{AuditCheckpointInfo, AuditProblem, AuditVerification};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use sqlx::{PgPool, Row};
+use std::collections::HashSet;
+use std::time::Instant;
+use uuid::Uuid;
+
+mod authentic;
+mod classify;
+mod rows;
+pub mod timing;
+
+use authentic::{check_database_checkpoints, erased_subjects, load_authentic};
+use classify::walk_one;
+use rows::{read_chunks, RowCheck};
+
+/// Events fetched and hashed per round trip.
+const CHUNK: i64 = 20_000;
+
+pub struct Request<'a> {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// `None`: no signing key exists yet, so only the chain can be checked.
+    pub key: Option<&'a VerifyingKey>,
+    pub store: &'a Store,
+    /// Called with (events checked, events to check).
+    pub progress: &'a (dyn Fn(u64, u64) + Send + Sync),
+}
+
+/// Events authenticated by the external checkpoints: hashes of events `offset+1 ..`.
+struct Authentic {
+    offset: u64,
+    hashes: Vec<Hash>,
+    /// Newest valid checkpoint.
+    newest: Option<(Checkpoint, Statement)>,
+    /// Newest seal: events up to it may have been removed by retention.
+    seal: Option<Statement>,
+}
+
+impl Authentic {
+    fn size(&self) -> u64 {
+        self.offset + self.hashes.len() as u64
+    }
+
+    fn get(&self, id: i64) -> Option<&Hash> {
+        let i = u64::try_from(id).ok()?.checked_sub(self.offset + 1)?;
+        self.hashes.get(i as usize)
+    }
+}
+
+fn failed(problem: AuditProblem, first_bad_id: Option<i64>, detail: String) -> Verdict {
+    Verdict::Failed {
+        problem,
+        first_bad_id,
+        detail,
+    }
+}
+
+enum Verdict {
+    Intact,
+    Failed {
+        problem: AuditProblem,
+        first_bad_id: Option<i64>,
+        detail: String,
+    },
+}
+
+pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerification> {
+    let started = Instant::now();
+    let mut warnings = Vec::new();
+    let loaded = match request.key {
+        // Reads and checks every external checkpoint file: blocking work.
+        Some(key) => {
+            let (store, key) = (request.store.clone(), key.clone());
+            tokio::task::spawn_blocking(move || load_authentic(&store, &key))
+                .await
+                .map_err(|e| Error::internal(format!("verification task failed: {e}")))?
+        }
+        None => Ok(Authentic {
+            offset: 0,
+            hashes: Vec::new(),
+            newest: None,
+            seal: None,
+        }),
+    };
+    let authentic = match loaded {
+        Ok(a) => a,
+        Err(verdict) => {
+            return Ok(report(verdict, None, 0, 0, 0, 0, started, warnings));
+        }
+    };
+    if authentic.newest.is_none() {
+        warnings.push(format!(
+            "no signed checkpoint in {}: only the hash chain was checked, so a truncated tail or a rewritten chain would not be detected (run `pganalytics audit keygen`)",
+            request.store.dir().display()
+        ));
+    }
+    let checkpoint_info = authentic.newest.as_ref().map(|(c, s)| info(c, s));
+    if let Some(key) = request.key {
+        let external_size = authentic.newest.as_ref().map_or(0, |(_, s)| s.size);
+        if let Some(v) = check_database_checkpoints(pool, key, request.store, external_size).await?
+        {
+            return Ok(report(v, checkpoint_info, 0, 0, 0, 0, started, warnings));
+        }
+    }
+    let (min_id, max_id): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(id), max(id) FROM audit_logs")
+            .fetch_one(pool)
+            .await?;
+    let sealed = authentic.seal.as_ref().map_or(0, |s| s.size as i64);
+    let signed = authentic.size() as i64;
+    let last = max_id.unwrap_or(0).max(signed);
+    let from = request.from.unwrap_or(1).max(1);
+    let to = request.to.unwrap_or(last).min(last);
+    // Events that retention removed under a seal are not missing.
+    let start = from.max(match min_id {
+        Some(min) if min > 1 && min - 1 <= sealed => min,
+        _ => 1,
+    });
+    let unsealed = (max_id.unwrap_or(0) - signed).max(0) as u64;
+    let total = (to - start + 1).max(0) as u64;
+    // The hash the first checked event must chain to.
+    let mut expected_previous: Option<String> = if start <= 1 {
+        None
+    } else if let Some(h) = authentic.get(start - 1) {
+        Some(hex::encode(h))
+    } else if start - 1 == sealed {
+        authentic.seal.as_ref().and_then(|s| s.head.clone())
+    } else {
+        sqlx::query_scalar("SELECT content_hash::text FROM audit_logs WHERE id = $1")
+            .bind(start - 1)
+            .fetch_optional(pool)
+            .await?
+    };
+    let erased = erased_subjects(pool).await?;
+    let mut checked = 0u64;
+    // The next chunk is read while this one is hashed (on every core).
+    let (chunks_tx, mut chunks_rx) = tokio::sync::mpsc::channel(1);
+    let reader = tokio::spawn(read_chunks(pool.clone(), start, to, chunks_tx));
+    while let Some(chunk) = chunks_rx.recv().await {
+        let (next, upto, raw) = chunk?;
+        let results: Vec<RowCheck> = tokio::task::spawn_blocking(move || {
+            let lines: Vec<&[u8]> = raw
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .collect();
+            lines
+                .into_par_iter()
+                .map(RowCheck::of)
+                .collect::<std::result::Result<Vec<_>, String>>()
+        })
+        .await
+        .map_err(|e| Error::internal(format!("verification task failed: {e}")))?
+        .map_err(|e| Error::internal(format!("read the audit log: {e}")))?;
+        let mut expected_id = next;
+        for row in &results {
+            if let Some(v) = walk_one(
+                row,
+                expected_id,
+                &expected_previous,
+                &authentic,
+                &erased,
+                pool,
+            )
+            .await?
+            {
+                return Ok(report(
+                    v,
+                    checkpoint_info,
+                    checked,
+                    start,
+                    to,
+                    unsealed,
+                    started,
+                    warnings,
+                ));
+            }
+            expected_previous = Some(row.stored_hash.clone());
+            expected_id += 1;
+            checked += 1;
+        }
+        if expected_id <= upto {
+            // The chunk ended early: the events from here on are gone.
+            let problem = if max_id.is_none_or(|m| expected_id > m) {
+                AuditProblem::TailMissing
+            } else {
+                AuditProblem::EventMissing
+            };
+            let detail = match problem {
+                AuditProblem::TailMissing => format!(
+                    "events {expected_id}..{last} are missing: the newest checkpoint covers {signed} events but the database ends at {}",
+                    max_id.unwrap_or(0)
+                ),
+                _ => format!("event {expected_id} is missing"),
+            };
+            return Ok(report(
+                failed(problem, Some(expected_id), detail),
+                checkpoint_info,
+                checked,
+                start,
+                to,
+                unsealed,
+                started,
+                warnings,
+            ));
+        }
+        (request.progress)(checked, total);
+    }
+    reader.abort();
+    if unsealed > 0 && authentic.newest.is_some() {
+        warnings.push(format!(
+            "{} not yet covered by a signed checkpoint; only the chain was checked there",
+            if unsealed == 1 {
+                "the newest event is".to_string()
+            } else {
+                format!("the {unsealed} newest events are")
+            }
+        ));
+    }
+    Ok(report(
+        Verdict::Intact,
+        checkpoint_info,
+        checked,
+        start,
+        to,
+        unsealed,
+        started,
+        warnings,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    verdict: Verdict,
+    checkpoint: Option<AuditCheckpointInfo>,
+    checked: u64,
+    from: i64,
+    to: i64,
+    unsealed: u64,
+    started: Instant,
+    warnings: Vec<String>,
+) -> AuditVerification {
+    let seconds = started.elapsed().as_secs_f64();
+    let (intact, problem, first_bad_id, detail) = match verdict {
+        Verdict::Intact => (true, None, None, None),
+        Verdict::Failed {
+            problem,
+            first_bad_id,
+            detail,
+        } => (false, Some(problem), first_bad_id, Some(detail)),
+    };
+    AuditVerification {
+        intact,
+        problem,
+        first_bad_id,
+        detail,
+        checked_from: from,
+        checked_to: to,
+        events_checked: checked as i64,
+        unsealed_events: unsealed as i64,
+        checkpoint,
+        warnings,
+        seconds,
+        events_per_second: if seconds > 0.0 {
+            checked as f64 / seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+pub fn info(c: &Checkpoint, s: &Statement) -> AuditCheckpointInfo {
+    AuditCheckpointInfo {
+        kind: s.kind.as_str().to_string(),
+        tree_size: s.size as i64,
+        root_hash: hex::encode(s.root),
+        chain_head: s.head.clone(),
+        signed_at: s.time,
+        algorithm: c.algorithm.to_string(),
+        key_fingerprint: c.key_fingerprint.clone(),
+    }
+}
