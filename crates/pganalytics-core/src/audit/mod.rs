@@ -6,16 +6,20 @@
 //!   signed checkpoints written outside the database.
 //! - [`verify`]: offline verification from the public key and the external checkpoints.
 //! - [`query`]: reading the log.
-//! - this file: [`AuditLog`], the handle the [`crate::api::Api`] holds, and the operations
-//!   around keys, retention and erasure.
+//! - `signing`, `proof`, `removal`: creating the key, inclusion proofs, retention and erasure.
+//! - this file: [`AuditLog`], the handle the [`crate::api::Api`] holds: logging, flushing,
+//!   checkpoints on demand, status.
 
 pub mod canonical;
 pub mod checkpoint;
 pub mod event;
 pub mod keys;
 pub mod merkle;
+mod proof;
 pub mod query;
+mod removal;
 pub mod sealing;
+mod signing;
 pub mod verify;
 mod writer;
 
@@ -39,6 +43,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use writer::{Msg, Writer};
+
+pub use removal::{retention_policy, set_retention};
+pub use signing::parse_algorithm;
 
 /// Events queued before `Log` waits for the writer (backpressure instead of unbounded memory).
 const QUEUE: usize = 65_536;
@@ -264,100 +271,6 @@ impl AuditLog {
             .map(|c| verify::info(c, statement))
     }
 
-    /// Create the signing key (`audit keygen`): private key to the keyring or `key_file`,
-    /// public key beside the config; then sign a first checkpoint of what is already logged.
-    pub async fn keygen(
-        &self,
-        data_dir: &DataDir,
-        algorithm: Algorithm,
-        key_file: Option<PathBuf>,
-        checkpoints: Option<PathBuf>,
-    ) -> Result<AuditKeyInfo> {
-        let mut config = data_dir.load_config()?;
-        if self.sealer.has_key() {
-            return Err(Error::new(
-                ErrorCode::AlreadyExists,
-                "the audit log already has a signing key",
-            )
-            .with_hint("existing checkpoints are signed with it; export its public key with `pganalytics audit export-public-key --out FILE`"));
-        }
-        if let Some(dir) = &checkpoints {
-            if !dir.is_absolute() {
-                return Err(Error::invalid_input(
-                    "give the checkpoint folder as an absolute path",
-                ));
-            }
-        }
-        let key = tokio::task::spawn_blocking(move || SigningKey::generate(algorithm))
-            .await
-            .map_err(|e| Error::internal(format!("key generation task failed: {e}")))?
-            .map_err(|e| Error::internal(format!("generate the audit signing key: {e}")))?;
-        let location = match &key_file {
-            Some(path) => KeyLocation::File(path.clone()),
-            None => KeyLocation::Keyring {
-                account: format!("audit-signing-key:{}", self.log_id),
-            },
-        };
-        keys::store(&location, &key).await?;
-        let public_path = data_dir.path().join("audit-public-key.pem");
-        let pem = key
-            .verifying_key()
-            .to_public_key_pem()
-            .map_err(|e| Error::internal(format!("encode the public key: {e}")))?;
-        crate::data_dir::write_atomically(&public_path, pem.as_bytes())?;
-        config.audit = AuditConfig {
-            key_in_keyring: key_file.is_none(),
-            key_file,
-            public_key: Some(public_path.clone()),
-            checkpoints: checkpoints.clone(),
-        };
-        data_dir.save_config(&config)?;
-        let root = checkpoints.unwrap_or_else(|| default_checkpoints(data_dir));
-        let info = AuditKeyInfo {
-            algorithm: key.algorithm().to_string(),
-            fingerprint: key.verifying_key().fingerprint(),
-            private_key: location.to_string(),
-            public_key_path: public_path.display().to_string(),
-            checkpoints: root.display().to_string(),
-        };
-        // Other running processes pick the folder up from the config when they next start.
-        self.sealer.set_store(Store::new(&root, self.log_id));
-        self.sealer.set_key(location, key).await;
-        Ok(info)
-    }
-
-    /// Whether verification has a key to work with (configured public key or signing key).
-    pub fn has_key(&self, data_dir: &DataDir) -> Result<bool> {
-        Ok(self.sealer.has_key() || data_dir.load_config()?.audit.public_key.is_some())
-    }
-
-    /// Where the private key is (`keyring entry …` or `file …`), when there is one.
-    pub fn key_location(&self) -> Option<String> {
-        self.sealer.location().map(|l| l.to_string())
-    }
-
-    /// The public key: the configured file, else derived from the signing key.
-    pub async fn public_key(
-        &self,
-        data_dir: &DataDir,
-        explicit: Option<&Path>,
-    ) -> Result<VerifyingKey> {
-        let config = data_dir.load_config()?;
-        let path = explicit.map(Path::to_path_buf).or(config.audit.public_key);
-        match path {
-            Some(path) => {
-                let pem = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::not_found(format!("cannot read the public key {}: {e}", path.display()))
-                        .with_hint("export it with `pganalytics audit export-public-key --out FILE` on the machine that signs")
-                })?;
-                VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                    Error::invalid_input(format!("{} is not a PEM public key: {e}", path.display()))
-                })
-            }
-            None => Ok(self.sealer.key().await?.verifying_key()),
-        }
-    }
-
     pub async fn status(&self, repo: &Repository) -> Result<AuditStatus> {
         let row = sqlx::query("SELECT count(*) AS n, max(id) AS last FROM audit_logs")
             .fetch_one(&self.pool)
@@ -396,233 +309,9 @@ impl AuditLog {
             restricted_role: restricted,
         })
     }
-
-    /// Inclusion proof of event `id` in the newest external checkpoint that covers it.
-    pub async fn prove(&self, id: i64, key: &VerifyingKey) -> Result<AuditProof> {
-        self.sync().await?;
-        let list = self.store().list()?;
-        let mut chosen = None;
-        for c in &list {
-            let s = c.verified(key).map_err(|why| {
-                Error::new(
-                    ErrorCode::VerificationFailed,
-                    format!("an external checkpoint is not valid: {why}"),
-                )
-            })?;
-            if s.size as i64 >= id && s.kind == checkpoint::Kind::Checkpoint {
-                chosen = Some((c.clone(), s));
-            }
-        }
-        let Some((c, s)) = chosen else {
-            return Err(Error::not_found(format!("no signed checkpoint covers event {id} yet"))
-                .with_hint("sign one with `pganalytics audit checkpoint`, or wait for the next one (every 10 s while events arrive)"));
-        };
-        // The tree below the oldest remaining event is summarised by the newest seal.
-        let seal = list
-            .iter()
-            .filter_map(|c| c.statement().ok().map(|s| (c, s)))
-            .rfind(|(_, s)| s.kind == checkpoint::Kind::Seal && s.size < id as u64);
-        let (prefix, from) = match seal {
-            Some((c, s)) => (c.frontier().map_err(Error::internal)?, s.size as i64),
-            None => (merkle::Frontier::new(), 0),
-        };
-        let hashes: Vec<(String,)> = sqlx::query_as(
-            "SELECT content_hash::text FROM audit_logs WHERE id > $1 AND id <= $2 ORDER BY id",
-        )
-        .bind(from)
-        .bind(s.size as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        let leaves: Vec<merkle::Hash> = hashes
-            .iter()
-            .map(|(h,)| checkpoint::parse_hash(h).map(|h| merkle::leaf_hash(&h)))
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::VerificationFailed,
-                    "an event has a malformed content hash",
-                )
-            })?;
-        if leaves.len() as u64 + prefix.size() != s.size {
-            return Err(Error::new(
-                ErrorCode::VerificationFailed,
-                "events covered by the checkpoint are missing from the database",
-            )
-            .with_hint("run `pganalytics audit verify`"));
-        }
-        let index = (id - 1) as u64;
-        let proof = merkle::inclusion_proof(&prefix, &leaves, index)
-            .map_err(|e| Error::invalid_input(format!("no proof for event {id}: {e}")))?;
-        let content_hash = hashes[(id - 1 - from) as usize].0.clone();
-        let leaf = leaves[(index - prefix.size()) as usize];
-        Ok(AuditProof {
-            id,
-            content_hash,
-            leaf_index: index as i64,
-            tree_size: s.size as i64,
-            root_hash: hex::encode(s.root),
-            verified: merkle::verify_inclusion(&leaf, index, s.size, &proof, &s.root),
-            proof: proof.iter().map(hex::encode).collect(),
-            checkpoint: verify::info(&c, &s),
-        })
-    }
-
-    /// GDPR erasure of one subject's personal fields; the chain still verifies.
-    pub async fn erase_subject(&self, actor: Uuid) -> Result<AuditErased> {
-        self.sync().await?;
-        let erased: i64 = sqlx::query_scalar("SELECT audit_erase_subject($1)")
-            .bind(actor)
-            .fetch_one(&self.pool)
-            .await?;
-        self.actors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, id| *id != actor);
-        Ok(AuditErased {
-            actor_id: actor,
-            events_erased: erased,
-        })
-    }
-
-    /// Seal the events older than the policy's retention and delete them.
-    pub async fn apply_retention(&self, dry_run: bool) -> Result<AuditRetentionResult> {
-        let policy = retention_policy(&self.pool).await?.ok_or_else(no_policy)?;
-        let cutoff = chrono::Utc::now() - chrono::Duration::days(policy.retention_days as i64);
-        self.apply_retention_before(cutoff, dry_run).await
-    }
-
-    /// Seal and delete the events created before `cutoff` (the policy must allow deletion).
-    pub async fn apply_retention_before(
-        &self,
-        cutoff: chrono::DateTime<chrono::Utc>,
-        dry_run: bool,
-    ) -> Result<AuditRetentionResult> {
-        let policy = retention_policy(&self.pool).await?.ok_or_else(|| {
-            Error::not_found("no audit retention policy is set").with_hint(
-                "set one with `pganalytics audit retention set --days N --allow-deletion`",
-            )
-        })?;
-        if !policy.deletion_allowed && !dry_run {
-            return Err(
-                Error::invalid_input("the retention policy does not allow deletion")
-                    .with_hint("`pganalytics audit retention set --days N --allow-deletion`"),
-            );
-        }
-        self.sync().await?;
-        // The removed range is a prefix: up to the last event before the first young one.
-        let through: Option<i64> = sqlx::query_scalar(
-            "SELECT max(id) FROM audit_logs WHERE id < COALESCE(
-                 (SELECT min(id) FROM audit_logs WHERE created_at >= $1),
-                 (SELECT max(id) + 1 FROM audit_logs))",
-        )
-        .bind(cutoff)
-        .fetch_one(&self.pool)
-        .await?;
-        let Some(through) = through else {
-            return Ok(AuditRetentionResult {
-                through_id: None,
-                removed: 0,
-                dry_run,
-                seal: None,
-            });
-        };
-        let already: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE id <= $1")
-            .bind(through)
-            .fetch_one(&self.pool)
-            .await?;
-        if dry_run {
-            return Ok(AuditRetentionResult {
-                through_id: Some(through),
-                removed: already,
-                dry_run,
-                seal: None,
-            });
-        }
-        let mut conn = self.pool.acquire().await?;
-        // A checkpoint of the whole log first, so the remaining events stay covered.
-        self.sealer.checkpoint(&mut conn, None).await?;
-        let sealed = self.sealer.checkpoint(&mut conn, Some(through)).await?;
-        let removed: i64 = sqlx::query_scalar("SELECT audit_apply_retention($1)")
-            .bind(through)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(AuditRetentionResult {
-            through_id: Some(through),
-            removed,
-            dry_run,
-            seal: sealed.map(|s| self.info_of(&s.statement)),
-        })
-    }
-}
-
-fn no_policy() -> Error {
-    Error::not_found("no audit retention policy is set")
-        .with_hint("set one with `pganalytics audit retention set --days N --allow-deletion`")
 }
 
 fn writer_gone() -> Error {
     Error::internal("the audit writer stopped; events cannot be recorded")
         .with_hint("see the log above for why; restart pganalytics")
-}
-
-pub async fn retention_policy(pool: &PgPool) -> Result<Option<AuditRetentionPolicy>> {
-    let row = sqlx::query(
-        "SELECT retention_days, archive_after_days, COALESCE(deletion_allowed, false) AS d,
-                compliance_framework, created_at
-         FROM audit_log_retention_policy ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    row.map(|r| {
-        Ok(AuditRetentionPolicy {
-            retention_days: r.try_get("retention_days")?,
-            archive_after_days: r.try_get("archive_after_days")?,
-            deletion_allowed: r.try_get("d")?,
-            compliance_framework: r.try_get("compliance_framework")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
-}
-
-pub async fn set_retention(
-    pool: &PgPool,
-    req: &AuditRetentionSetRequest,
-) -> Result<AuditRetentionPolicy> {
-    if req.retention_days < 1 {
-        return Err(Error::invalid_input("retention must be at least 1 day"));
-    }
-    if let Some(f) = &req.compliance_framework {
-        if !["GDPR", "HIPAA", "SOX", "PCI-DSS"].contains(&f.as_str()) {
-            return Err(
-                Error::invalid_input(format!("unknown compliance framework `{f}`"))
-                    .with_hint("use GDPR, HIPAA, SOX or PCI-DSS"),
-            );
-        }
-    }
-    sqlx::query(
-        "INSERT INTO audit_log_retention_policy (retention_days, archive_after_days,
-             deletion_allowed, compliance_framework, created_at) VALUES ($1, $2, $3, $4, now())",
-    )
-    .bind(req.retention_days)
-    .bind(req.archive_after_days)
-    .bind(req.deletion_allowed.unwrap_or(false))
-    .bind(&req.compliance_framework)
-    .execute(pool)
-    .await
-    .map_err(|e| Error::invalid_input(format!("the retention policy was refused: {e}")))?;
-    retention_policy(pool)
-        .await?
-        .ok_or_else(|| Error::internal("the retention policy just written is gone"))
-}
-
-/// Parse `rsa-2048` / `ed25519`.
-pub fn parse_algorithm(text: Option<&str>) -> Result<Algorithm> {
-    match text {
-        None => Ok(Algorithm::Rsa2048),
-        Some(t) => t.parse().map_err(|_| {
-            Error::invalid_input(format!("unknown signature algorithm `{t}`"))
-                .with_hint("use rsa-2048 (default) or ed25519")
-        }),
-    }
 }
