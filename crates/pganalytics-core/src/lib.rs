@@ -8,6 +8,7 @@
 //! - [`server`]: the registry of monitored PostgreSQL servers and their capabilities.
 //! - [`secrets`]: passwords in the OS keyring, never in the repository.
 //! - [`storage`]: storage targets for backups and WAL (folder, S3, GCS, Azure Blob).
+//! - [`backup`]: physical base backups over the replication protocol (the engine is growing).
 //! - [`metrics`]: engine metrics collectors, snapshots, rates and advice.
 //! - [`charts`]: engine-metric charts drawn as SVG (desktop panel, later PDF reports).
 //! - [`audit`]: the tamper-evident audit log (hash chain, Merkle tree, signed checkpoints).
