@@ -22,9 +22,10 @@ pub struct CanonicalEvent<'a> {
     pub source: &'a str,
     pub actor_id: &'a str,
     pub subject_id: Option<&'a str>,
-    pub changes: &'a Value,
-    pub old_values: Option<&'a Value>,
-    pub new_values: Option<&'a Value>,
+    /// The JSON values as canonical (RFC 8785) text, written verbatim.
+    pub changes: &'a str,
+    pub old_values: Option<&'a str>,
+    pub new_values: Option<&'a str>,
     pub personal_digest: &'a str,
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
     pub created_at: &'a str,
@@ -43,6 +44,10 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
+fn raw(out: &mut Vec<u8>, canonical: Option<&str>) {
+    out.extend_from_slice(canonical.unwrap_or("null").as_bytes());
+}
+
 fn json(out: &mut Vec<u8>, v: Option<&Value>) -> bool {
     match v {
         Some(v) => serde_json_canonicalizer::to_writer(v, &mut *out).is_ok(),
@@ -54,15 +59,14 @@ fn json(out: &mut Vec<u8>, v: Option<&Value>) -> bool {
 }
 
 impl CanonicalEvent<'_> {
-    /// Append the canonical document to `out`; `false` when a JSON value cannot be
-    /// canonicalised (a number outside what RFC 8785 allows).
-    pub fn write(&self, out: &mut Vec<u8>) -> bool {
+    /// Append the canonical document to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"action\":");
         string(out, self.action);
         out.extend_from_slice(b",\"actor_id\":");
         string(out, self.actor_id);
         out.extend_from_slice(b",\"changes\":");
-        let mut ok = json(out, Some(self.changes));
+        out.extend_from_slice(self.changes.as_bytes());
         out.extend_from_slice(b",\"created_at\":");
         string(out, self.created_at);
         out.extend_from_slice(b",\"event_id\":");
@@ -72,9 +76,9 @@ impl CanonicalEvent<'_> {
         out.extend_from_slice(b",\"id\":");
         out.extend_from_slice(self.id.to_string().as_bytes());
         out.extend_from_slice(b",\"new_values\":");
-        ok &= json(out, self.new_values);
+        raw(out, self.new_values);
         out.extend_from_slice(b",\"old_values\":");
-        ok &= json(out, self.old_values);
+        raw(out, self.old_values);
         out.extend_from_slice(b",\"outcome\":");
         string(out, self.outcome);
         out.extend_from_slice(b",\"personal_digest\":");
@@ -92,14 +96,13 @@ impl CanonicalEvent<'_> {
         out.extend_from_slice(b",\"v\":");
         out.extend_from_slice(super::event::FORMAT_VERSION.to_string().as_bytes());
         out.push(b'}');
-        ok
     }
 
     /// Hex SHA-256 of the canonical document, reusing `buf`.
-    pub fn content_hash(&self, buf: &mut Vec<u8>) -> Option<String> {
+    pub fn content_hash(&self, buf: &mut Vec<u8>) -> String {
         buf.clear();
-        self.write(buf)
-            .then(|| hex::encode(Sha256::digest(&buf[..])))
+        self.write(buf);
+        hex::encode(Sha256::digest(&buf[..]))
     }
 }
 
@@ -131,6 +134,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn value(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
     fn reference(e: &CanonicalEvent) -> Vec<u8> {
         serde_json_canonicalizer::to_vec(&json!({
             "v": super::super::event::FORMAT_VERSION,
@@ -144,9 +151,9 @@ mod tests {
             "source": e.source,
             "actor_id": e.actor_id,
             "subject_id": e.subject_id,
-            "changes": e.changes,
-            "old_values": e.old_values,
-            "new_values": e.new_values,
+            "changes": value(e.changes),
+            "old_values": e.old_values.map(value),
+            "new_values": e.new_values.map(value),
             "personal_digest": e.personal_digest,
             "created_at": e.created_at,
             "previous_hash": e.previous_hash,
@@ -156,11 +163,15 @@ mod tests {
 
     #[test]
     fn equals_the_generic_canonicalizer() {
-        let changes =
-            json!({ "z": 1.5e300, "a": [true, null, "tab\there"], "é": { "b": 2, "a": 1e-7 } });
-        let old = json!({ "quote\"": "back\\slash", "ctl": "\u{1}\u{1f}\u{7f}\u{2028}" });
+        // The nested values arrive canonical (the writer canonicalises them once, at `Log`).
+        let canonical = |v: Value| serde_json_canonicalizer::to_string(&v).unwrap();
+        let changes = canonical(
+            json!({ "z": 1.5e300, "a": [true, null, "tab\there"], "é": { "b": 2, "a": 1e-7 } }),
+        );
+        let old =
+            canonical(json!({ "quote\"": "back\\slash", "ctl": "\u{1}\u{1f}\u{7f}\u{2028}" }));
         for (resource_id, subject, old_values, previous) in [
-            (Some("public.t1"), None, Some(&old), None),
+            (Some("public.t1"), None, Some(old.as_str()), None),
             (
                 None,
                 Some("5b0c3f3e-6f4e-4d38-9a35-7d9a1f0b8c11"),
@@ -181,13 +192,13 @@ mod tests {
                 subject_id: subject,
                 changes: &changes,
                 old_values,
-                new_values: Some(&changes),
+                new_values: Some(changes.as_str()),
                 personal_digest: "00ff",
                 created_at: "2026-11-29T16:03:37.123456Z",
                 previous_hash: previous.as_deref(),
             };
             let mut out = Vec::new();
-            assert!(e.write(&mut out));
+            e.write(&mut out);
             assert_eq!(
                 String::from_utf8(out).unwrap(),
                 String::from_utf8(reference(&e)).unwrap()

@@ -194,12 +194,13 @@ pub struct PreparedEvent {
     pub source: Source,
     pub actor_id: Uuid,
     pub subject_id: Option<Uuid>,
-    pub changes: Value,
-    pub old_values: Option<Value>,
-    pub new_values: Option<Value>,
+    /// The JSON values as canonical (RFC 8785) text: hashed and stored as they are.
+    pub changes: String,
+    pub old_values: Option<String>,
+    pub new_values: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
-    pub personal_details: Option<Value>,
+    pub personal_details: Option<String>,
     pub personal_salt: [u8; 16],
     pub personal_digest: String,
     pub created_at: DateTime<Utc>,
@@ -231,16 +232,23 @@ pub fn prepare(event: NewEvent, caller: &Caller, actor_id: Uuid) -> Result<Prepa
                 .with_hint("pass e.g. --details '{\"ticket\": \"CHG-1234\"}'"),
         );
     }
-    for (name, value) in [
-        ("details", Some(&event.changes)),
-        ("old values", event.old_values.as_ref()),
-        ("new values", event.new_values.as_ref()),
-        ("personal details", event.personal_details.as_ref()),
-    ] {
-        if let Some(v) = value {
-            check_json(name, v)?;
-        }
-    }
+    // Canonicalised once, here: the writer hashes and stores this text as it is.
+    let changes = check_json("details", &event.changes)?;
+    let old_values = event
+        .old_values
+        .as_ref()
+        .map(|v| check_json("old values", v))
+        .transpose()?;
+    let new_values = event
+        .new_values
+        .as_ref()
+        .map(|v| check_json("new values", v))
+        .transpose()?;
+    let personal_details = event
+        .personal_details
+        .as_ref()
+        .map(|v| check_json("personal details", v))
+        .transpose()?;
     let mut salt = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
     let ip_address = caller.ip_address.map(|ip| ip.to_string());
@@ -262,12 +270,12 @@ pub fn prepare(event: NewEvent, caller: &Caller, actor_id: Uuid) -> Result<Prepa
         source: caller.source,
         actor_id,
         subject_id: event.subject_id,
-        changes: event.changes,
-        old_values: event.old_values,
-        new_values: event.new_values,
+        changes,
+        old_values,
+        new_values,
         ip_address,
         user_agent: caller.user_agent.clone(),
-        personal_details: event.personal_details,
+        personal_details,
         personal_salt: salt,
         personal_digest,
         // The repository keeps microseconds: hash what will be read back.
@@ -287,7 +295,7 @@ fn check_text(name: &str, value: &str) -> Result<()> {
 
 /// JSON the repository stores as `jsonb` and hands back equal under canonicalisation: no NUL
 /// in strings, and numbers that survive the round trip through their canonical text.
-fn check_json(name: &str, value: &Value) -> Result<()> {
+fn check_json(name: &str, value: &Value) -> Result<String> {
     fn walk(v: &Value) -> bool {
         match v {
             Value::String(s) => !s.contains('\0'),
@@ -310,7 +318,14 @@ fn check_json(name: &str, value: &Value) -> Result<()> {
         ))
         .with_hint("pass large or very precise numbers as strings"));
     }
-    Ok(())
+    String::from_utf8(canonical)
+        .map_err(|e| Error::internal(format!("canonical JSON is not UTF-8: {e}")))
+}
+
+/// RFC 8785 (JCS) canonical text of a JSON value.
+pub fn canonical_text(value: &Value) -> Result<String> {
+    String::from_utf8(canonical_bytes(value)?)
+        .map_err(|e| Error::internal(format!("canonical JSON is not UTF-8: {e}")))
 }
 
 /// RFC 8785 (JCS) canonical bytes of a JSON value.
@@ -367,8 +382,11 @@ impl HashedFields<'_> {
         let actor_id = self.actor_id.to_string();
         let subject_id = self.subject_id.map(|s| s.to_string());
         let created_at = format_time(self.created_at);
+        let changes = canonical_text(self.changes)?;
+        let old_values = self.old_values.map(canonical_text).transpose()?;
+        let new_values = self.new_values.map(canonical_text).transpose()?;
         let mut out = Vec::with_capacity(512);
-        let ok = super::canonical::CanonicalEvent {
+        super::canonical::CanonicalEvent {
             id: self.id,
             event_id: &event_id,
             event_type: self.event_type,
@@ -379,19 +397,14 @@ impl HashedFields<'_> {
             source: self.source,
             actor_id: &actor_id,
             subject_id: subject_id.as_deref(),
-            changes: self.changes,
-            old_values: self.old_values,
-            new_values: self.new_values,
+            changes: &changes,
+            old_values: old_values.as_deref(),
+            new_values: new_values.as_deref(),
             personal_digest: self.personal_digest,
             created_at: &created_at,
             previous_hash: self.previous_hash,
         }
         .write(&mut out);
-        if !ok {
-            return Err(Error::invalid_input(
-                "an audit event holds JSON that cannot be canonicalised",
-            ));
-        }
         Ok(out)
     }
 
@@ -407,25 +420,30 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 }
 
 impl PreparedEvent {
-    pub fn hashed(&self, id: i64, previous_hash: Option<&str>) -> Result<String> {
-        HashedFields {
+    /// The content hash at position `id` after `previous_hash` (the JSON is already canonical).
+    pub fn hashed(&self, id: i64, previous_hash: Option<&str>) -> String {
+        let event_id = self.event_id.to_string();
+        let actor_id = self.actor_id.to_string();
+        let subject_id = self.subject_id.map(|s| s.to_string());
+        let created_at = format_time(self.created_at);
+        super::canonical::CanonicalEvent {
             id,
-            event_id: self.event_id,
+            event_id: &event_id,
             event_type: &self.event_type,
             resource_type: &self.resource_type,
             resource_id: self.resource_id.as_deref(),
             action: &self.action,
             outcome: self.outcome.as_str(),
             source: self.source.as_str(),
-            actor_id: self.actor_id,
-            subject_id: self.subject_id,
+            actor_id: &actor_id,
+            subject_id: subject_id.as_deref(),
             changes: &self.changes,
-            old_values: self.old_values.as_ref(),
-            new_values: self.new_values.as_ref(),
+            old_values: self.old_values.as_deref(),
+            new_values: self.new_values.as_deref(),
             personal_digest: &self.personal_digest,
-            created_at: self.created_at,
+            created_at: &created_at,
             previous_hash,
         }
-        .content_hash()
+        .content_hash(&mut Vec::with_capacity(512))
     }
 }

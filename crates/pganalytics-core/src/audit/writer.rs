@@ -296,9 +296,7 @@ impl Writer {
         let mut ids = Vec::with_capacity(n);
         for event in batch {
             let id = last_id + 1;
-            let hash = event
-                .hashed(id, previous.as_deref())
-                .map_err(WriteError::Other)?;
+            let hash = event.hashed(id, previous.as_deref());
             rows.push(id, event, &hash, previous.as_deref())
                 .map_err(WriteError::Other)?;
             ids.push(id);
@@ -376,11 +374,6 @@ struct Columns {
     created_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
-fn json_text(v: &serde_json::Value) -> Result<String> {
-    String::from_utf8(super::event::canonical_bytes(v)?)
-        .map_err(|e| Error::internal(format!("canonical JSON is not UTF-8: {e}")))
-}
-
 impl Columns {
     fn with_capacity(n: usize) -> Columns {
         Columns {
@@ -425,15 +418,12 @@ impl Columns {
         self.source.push(e.source.as_str());
         self.actor_id.push(e.actor_id);
         self.subject_id.push(e.subject_id);
-        self.changes.push(json_text(&e.changes)?);
-        self.old_values
-            .push(e.old_values.as_ref().map(json_text).transpose()?);
-        self.new_values
-            .push(e.new_values.as_ref().map(json_text).transpose()?);
+        self.changes.push(e.changes.clone());
+        self.old_values.push(e.old_values.clone());
+        self.new_values.push(e.new_values.clone());
         self.ip_address.push(e.ip_address.clone());
         self.user_agent.push(e.user_agent.clone());
-        self.personal_details
-            .push(e.personal_details.as_ref().map(json_text).transpose()?);
+        self.personal_details.push(e.personal_details.clone());
         self.personal_salt.push(e.personal_salt.to_vec());
         self.personal_digest.push(e.personal_digest.clone());
         self.content_hash.push(hash.to_string());

@@ -79,7 +79,23 @@ enum Verdict {
 
 pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerification> {
     let started = Instant::now();
-    let mut warnings = Vec::new();
+    let mut scope = Scope::default();
+    let verdict = check(pool, request, &mut scope).await?;
+    Ok(scope.report(verdict, started))
+}
+
+/// What a run looked at, filled in as it goes; with the verdict it becomes the report.
+#[derive(Default)]
+struct Scope {
+    checkpoint: Option<AuditCheckpointInfo>,
+    checked: u64,
+    from: i64,
+    to: i64,
+    unsealed: u64,
+    warnings: Vec<String>,
+}
+
+async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result<Verdict> {
     let loaded = match request.key {
         // Reads and checks every external checkpoint file: blocking work.
         Some(key) => {
@@ -97,22 +113,20 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
     };
     let authentic = match loaded {
         Ok(a) => a,
-        Err(verdict) => {
-            return Ok(report(verdict, None, 0, 0, 0, 0, started, warnings));
-        }
+        Err(verdict) => return Ok(verdict),
     };
     if authentic.newest.is_none() {
-        warnings.push(format!(
+        scope.warnings.push(format!(
             "no signed checkpoint in {}: only the hash chain was checked, so a truncated tail or a rewritten chain would not be detected (run `pganalytics audit keygen`)",
             request.store.dir().display()
         ));
     }
-    let checkpoint_info = authentic.newest.as_ref().map(|(c, s)| info(c, s));
+    scope.checkpoint = authentic.newest.as_ref().map(|(c, s)| info(c, s));
     if let Some(key) = request.key {
         let external_size = authentic.newest.as_ref().map_or(0, |(_, s)| s.size);
         if let Some(v) = check_database_checkpoints(pool, key, request.store, external_size).await?
         {
-            return Ok(report(v, checkpoint_info, 0, 0, 0, 0, started, warnings));
+            return Ok(v);
         }
     }
     let (min_id, max_id): (Option<i64>, Option<i64>) =
@@ -130,6 +144,7 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
         _ => 1,
     });
     let unsealed = (max_id.unwrap_or(0) - signed).max(0) as u64;
+    (scope.from, scope.to, scope.unsealed) = (start, to, unsealed);
     let total = (to - start + 1).max(0) as u64;
     // The hash the first checked event must chain to.
     let mut expected_previous: Option<String> = if start <= 1 {
@@ -145,7 +160,6 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
             .await?
     };
     let erased = erased_subjects(pool).await?;
-    let mut checked = 0u64;
     // The next chunk is read while this one is hashed (on every core).
     let (chunks_tx, mut chunks_rx) = tokio::sync::mpsc::channel(1);
     let reader = tokio::spawn(read_chunks(pool.clone(), start, to, chunks_tx));
@@ -176,20 +190,11 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
             )
             .await?
             {
-                return Ok(report(
-                    v,
-                    checkpoint_info,
-                    checked,
-                    start,
-                    to,
-                    unsealed,
-                    started,
-                    warnings,
-                ));
+                return Ok(v);
             }
             expected_previous = Some(row.stored_hash.clone());
             expected_id += 1;
-            checked += 1;
+            scope.checked += 1;
         }
         if expected_id <= upto {
             // The chunk ended early: the events from here on are gone.
@@ -205,22 +210,13 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
                 ),
                 _ => format!("event {expected_id} is missing"),
             };
-            return Ok(report(
-                failed(problem, Some(expected_id), detail),
-                checkpoint_info,
-                checked,
-                start,
-                to,
-                unsealed,
-                started,
-                warnings,
-            ));
+            return Ok(failed(problem, Some(expected_id), detail));
         }
-        (request.progress)(checked, total);
+        (request.progress)(scope.checked, total);
     }
     reader.abort();
     if unsealed > 0 && authentic.newest.is_some() {
-        warnings.push(format!(
+        scope.warnings.push(format!(
             "{} not yet covered by a signed checkpoint; only the chain was checked there",
             if unsealed == 1 {
                 "the newest event is".to_string()
@@ -229,55 +225,38 @@ pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerifica
             }
         ));
     }
-    Ok(report(
-        Verdict::Intact,
-        checkpoint_info,
-        checked,
-        start,
-        to,
-        unsealed,
-        started,
-        warnings,
-    ))
+    Ok(Verdict::Intact)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report(
-    verdict: Verdict,
-    checkpoint: Option<AuditCheckpointInfo>,
-    checked: u64,
-    from: i64,
-    to: i64,
-    unsealed: u64,
-    started: Instant,
-    warnings: Vec<String>,
-) -> AuditVerification {
-    let seconds = started.elapsed().as_secs_f64();
-    let (intact, problem, first_bad_id, detail) = match verdict {
-        Verdict::Intact => (true, None, None, None),
-        Verdict::Failed {
+impl Scope {
+    fn report(self, verdict: Verdict, started: Instant) -> AuditVerification {
+        let seconds = started.elapsed().as_secs_f64();
+        let (intact, problem, first_bad_id, detail) = match verdict {
+            Verdict::Intact => (true, None, None, None),
+            Verdict::Failed {
+                problem,
+                first_bad_id,
+                detail,
+            } => (false, Some(problem), first_bad_id, Some(detail)),
+        };
+        AuditVerification {
+            intact,
             problem,
             first_bad_id,
             detail,
-        } => (false, Some(problem), first_bad_id, Some(detail)),
-    };
-    AuditVerification {
-        intact,
-        problem,
-        first_bad_id,
-        detail,
-        checked_from: from,
-        checked_to: to,
-        events_checked: checked as i64,
-        unsealed_events: unsealed as i64,
-        checkpoint,
-        warnings,
-        seconds,
-        events_per_second: if seconds > 0.0 {
-            checked as f64 / seconds
-        } else {
-            0.0
-        },
+            checked_from: self.from,
+            checked_to: self.to,
+            events_checked: self.checked as i64,
+            unsealed_events: self.unsealed as i64,
+            checkpoint: self.checkpoint,
+            warnings: self.warnings,
+            seconds,
+            events_per_second: if seconds > 0.0 {
+                self.checked as f64 / seconds
+            } else {
+                0.0
+            },
+        }
     }
 }
 

@@ -123,16 +123,21 @@ impl RowCheck {
             .transpose()
             .map_err(|_| "malformed subject id".to_string())?;
         let mut buf = Vec::with_capacity(1024);
+        // The stored JSON, re-canonicalised once (jsonb does not keep the text it was given).
+        let canonical = |t: &str| -> std::result::Result<String, String> {
+            crate::audit::event::canonical_text(&parse_json(t)?)
+                .map_err(|_| "holds JSON that cannot be canonicalised".to_string())
+        };
         let parsed = (|| -> std::result::Result<_, String> {
             Ok((
-                parse_json(required(10)?)?,
-                text(11).map(parse_json).transpose()?,
-                text(12).map(parse_json).transpose()?,
+                canonical(required(10)?)?,
+                text(11).map(canonical).transpose()?,
+                text(12).map(canonical).transpose()?,
             ))
         })();
         let mut hash_at = |id: i64| -> std::result::Result<String, String> {
             let (changes, old, new) = parsed.as_ref().map_err(|e| e.clone())?;
-            crate::audit::canonical::CanonicalEvent {
+            Ok(crate::audit::canonical::CanonicalEvent {
                 id,
                 event_id: required(1)?,
                 event_type: required(2)?,
@@ -144,14 +149,13 @@ impl RowCheck {
                 actor_id: required(8)?,
                 subject_id: text(9),
                 changes,
-                old_values: old.as_ref(),
-                new_values: new.as_ref(),
+                old_values: old.as_deref(),
+                new_values: new.as_deref(),
                 personal_digest: required(13)?,
                 created_at: required(14)?,
                 previous_hash: text(15),
             }
-            .content_hash(&mut buf)
-            .ok_or_else(|| "holds JSON that cannot be canonicalised".to_string())
+            .content_hash(&mut buf))
         };
         let recomputed = hash_at(id);
         let shifted = if recomputed.as_deref() == Ok(stored_hash.as_str()) {
