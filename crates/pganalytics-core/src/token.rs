@@ -20,14 +20,7 @@ pub async fn create(repo: &Repository, name: &str) -> Result<CreatedToken> {
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = format!("{PREFIX}{}", hex::encode(bytes));
     let mut tx = repo.pool().begin().await?;
-    let actor_id: uuid::Uuid = sqlx::query(
-        "INSERT INTO actors (kind, name) VALUES ('api_token', $1)
-         ON CONFLICT (kind, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-    )
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
+    let actor_id = crate::audit::upsert_actor(&mut *tx, "api_token", name).await?;
     let row = sqlx::query(
         "INSERT INTO api_tokens (name, token_sha256, actor_id) VALUES ($1, $2, $3)
          ON CONFLICT (name) DO NOTHING RETURNING created_at",
