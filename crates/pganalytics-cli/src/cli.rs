@@ -75,6 +75,40 @@ pub enum BenchCommand {
     Metrics(BenchMetricsArgs),
     /// Audit Log throughput, call and durability latency against plain INSERTs; verification speed.
     Audit(BenchAuditArgs),
+    /// Backup and restore time and memory against pgBackRest and pg_basebackup.
+    Backup(BenchBackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBackupArgs {
+    /// Major version of the server the benchmark starts; its folder must hold pg_basebackup
+    /// and pgbench (Debian's 15: every tool then uses the same binaries).
+    #[arg(long, default_value_t = 15)]
+    pub major: u32,
+    /// pgbench scale of the compressible dataset (100 ≈ 1.5 GB, 350 ≈ 5 GB).
+    #[arg(long, default_value_t = 100)]
+    pub scale: u32,
+    /// Size of the poorly compressible dataset (random bytes), in GB.
+    #[arg(long, default_value_t = 1.0)]
+    pub random_gb: f64,
+    /// Datasets to measure, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "pgbench,random", value_parser = ["pgbench", "random"])]
+    pub datasets: Vec<String>,
+    /// Tools to measure.
+    #[arg(long, value_delimiter = ',', default_value = "pganalytics,pgbackrest,pg_basebackup", value_parser = ["pganalytics", "pgbackrest", "pg_basebackup"])]
+    pub tools: Vec<String>,
+    /// Runs of every measurement (the report gives medians).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// pgBackRest's process-max.
+    #[arg(long, default_value_t = 2)]
+    pub process_max: u32,
+    /// pgBackRest's binary (installed with apt-get when missing at the default path).
+    #[arg(long, default_value = "/usr/bin/pgbackrest")]
+    pub pgbackrest: PathBuf,
+    /// Backups only.
+    #[arg(long)]
+    pub no_restore: bool,
 }
 
 #[derive(Debug, Args)]

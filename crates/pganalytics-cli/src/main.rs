@@ -103,6 +103,9 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Error> {
     if let Command::Bench(BenchCommand::Audit(args)) = cli.command {
         return bench::audit(args).await;
     }
+    if let Command::Bench(BenchCommand::Backup(args)) = cli.command {
+        return bench::backup(args, out.json).await;
+    }
     let api = Api::open(options).await?;
     if let Command::Serve(args) = cli.command {
         return serve::run(std::sync::Arc::new(api), args).await;

@@ -2,9 +2,11 @@
 //! against its peer on one server started here, in the same run.
 
 mod audit;
+mod backup;
 mod metrics;
 
 pub use audit::audit;
+pub use backup::backup;
 pub use metrics::metrics;
 
 use pganalytics_core::Error;
