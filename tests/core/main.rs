@@ -3,6 +3,7 @@
 
 mod audit;
 mod backup;
+mod backup_engine;
 mod bindings;
 mod boundaries;
 mod charts;

@@ -24,6 +24,17 @@ pub struct Config {
     pub repository: Option<String>,
     /// Where the audit log's signing key and external checkpoints are.
     pub audit: AuditConfig,
+    /// Where the backup encryption key is.
+    pub backup: BackupConfig,
+}
+
+/// `[backup]` in config.toml: written by `pganalytics backup keygen`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The key that wraps each backup's data key is in this file (mode 0600); else, once
+    /// created, in the OS keyring.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[audit]` in config.toml: written by `pganalytics audit keygen`.

@@ -5,10 +5,13 @@
 
 mod audit;
 mod audit_types;
+mod backup;
+mod backup_types;
 mod storage_types;
 mod types;
 
 pub use audit_types::*;
+pub use backup_types::*;
 pub use storage_types::*;
 pub use types::*;
 
@@ -484,4 +487,24 @@ commands! {
     audit_retention_set(AuditRetentionSetRequest) -> AuditRetentionPolicy;
     /// Seal and delete audit events older than the retention policy allows.
     audit_retention_apply(AuditRetentionApplyRequest) -> AuditRetentionResult;
+    /// Create the key that wraps each encrypted backup's data key (keyring or a file).
+    backup_keygen(BackupKeygenRequest) -> BackupKeyInfo;
+    /// Take a full physical backup of a server into a storage target; returns when done.
+    backup_run(BackupRunRequest) -> BackupSummary;
+    /// Start a backup as a job (progress in bytes); read it with `job_status`.
+    backup_start(BackupRunRequest) -> JobId;
+    /// Backups, newest first.
+    backup_list(BackupListRequest) -> Vec<BackupSummary>;
+    /// One backup with its catalogue and restores.
+    backup_show(BackupId) -> BackupDetail;
+    /// Check every object against the signed catalogue and the server's manifest.
+    backup_verify(BackupVerifyRequest) -> BackupVerification;
+    /// Start verification as a job.
+    backup_verify_start(BackupVerifyRequest) -> JobId;
+    /// Restore a backup into an empty folder, optionally starting the server.
+    backup_restore(BackupRestoreRequest) -> RestoreSummary;
+    /// Start a restore as a job.
+    backup_restore_start(BackupRestoreRequest) -> JobId;
+    /// Remove expired backups of a server (never the last good one).
+    backup_prune(BackupPruneRequest) -> BackupPruneResult;
 }

@@ -418,7 +418,7 @@ fn io_error(action: &str, path: &Path, err: &std::io::Error) -> Error {
     }
 }
 
-fn write_new_key_file(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_new_key_file(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = match std::fs::OpenOptions::new()
@@ -461,7 +461,7 @@ fn write_new_key_file(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn read_key_file(path: &Path) -> Result<Zeroizing<String>> {
+pub(crate) fn read_key_file(path: &Path) -> Result<Zeroizing<String>> {
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     let mut file = match std::fs::File::open(path) {

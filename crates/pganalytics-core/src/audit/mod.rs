@@ -136,6 +136,12 @@ impl AuditLog {
         self.log_id
     }
 
+    /// The installation's signing key (it signs the log's checkpoints and backup
+    /// catalogues); an error with a hint when none was created.
+    pub async fn signing_key(&self) -> Result<std::sync::Arc<SigningKey>> {
+        self.sealer.key().await
+    }
+
     /// The external checkpoint folder of this log.
     pub fn store(&self) -> Store {
         self.sealer.store()

@@ -16,10 +16,20 @@
 //! The pipeline (chunking, compression, encryption, upload), the catalogue and the commands
 //! build on [`ReplicationConnection::base_backup`].
 
+pub mod catalogue;
+pub mod codec;
+pub mod download;
+pub mod engine;
 pub mod errors;
+pub mod keys;
 pub mod options;
 pub mod protocol;
+pub mod prune;
+pub mod record;
+pub mod restore;
 pub mod stream;
+pub mod upload;
+pub mod verify;
 
 pub use errors::ServerError;
 pub use options::BaseBackupOptions;

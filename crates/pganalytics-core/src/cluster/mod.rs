@@ -468,7 +468,7 @@ pub fn check_port_free(port: u16) -> Result<()> {
     }
 }
 
-async fn run_checked(cmd: std::process::Command, what: &str) -> Result<()> {
+pub(crate) async fn run_checked(cmd: std::process::Command, what: &str) -> Result<()> {
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.stdin(std::process::Stdio::null());
     let out = cmd.output().await.with_context(|| format!("run {what}"))?;
@@ -488,7 +488,7 @@ async fn run_checked(cmd: std::process::Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

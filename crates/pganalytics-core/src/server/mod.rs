@@ -200,6 +200,27 @@ pub async fn connect(repo: &Repository, name: &str) -> Result<PgConnection> {
     connect_with(&resolved, password.as_deref()).await
 }
 
+/// Where and as whom the backup engine connects to a registered server in replication mode:
+/// the DSN's first host (hostaddr when given), port, user and password (keyring, DSN,
+/// `PGPASSWORD` or `.pgpass`). Returns the server's id too.
+pub async fn replication_params(
+    repo: &Repository,
+    name: &str,
+) -> Result<(uuid::Uuid, crate::backup::ConnectParams)> {
+    let server = find(repo, name).await?;
+    let password = if server.password_in_keyring {
+        secrets::get(&secrets::server_account(server.id)).await?
+    } else {
+        None
+    };
+    let resolved = dsn::parse(&server.dsn)?.resolve(&dsn::process_env)?;
+    let host = resolved.hostaddr().unwrap_or(resolved.host()).to_string();
+    let mut params = crate::backup::ConnectParams::new(host, resolved.port(), resolved.user());
+    params.password = resolved.effective_password(password.as_deref());
+    params.application_name = "pganalytics backup".into();
+    Ok((server.id, params))
+}
+
 async fn connect_with(resolved: &dsn::ResolvedDsn, password: Option<&str>) -> Result<PgConnection> {
     let options: PgConnectOptions = resolved
         .connect_options(password)

@@ -8,9 +8,10 @@
 //!     backups/<backup_id>/                     one backup (UUID of its backup_metadata row)
 //!       data/<tablespace>/<nnnnnnnn>           archive stream cut into chunks (zstd, AES-GCM)
 //!       backup_manifest                        the server's own manifest
-//!       catalogue.json                         signed catalogue: objects, sizes, SHA-256, LSNs,
+//!       catalogue.json                         catalogue: objects, sizes, SHA-256, LSNs,
 //!                                              timeline, WAL range; written last: a backup
 //!                                              without it is incomplete
+//!       catalogue.sig                          its signature (the installation's key)
 //!     wal/<timeline>/<segment>                 archived WAL (timeline as 8 hex digits, the
 //!                                              24-hex segment name PostgreSQL gives)
 //!     wal/<timeline>/<timeline>.history        timeline history files
@@ -58,6 +59,10 @@ pub fn backup_manifest(system_identifier: u64, backup_id: uuid::Uuid) -> String 
         backup_dir(system_identifier, backup_id)
     )
 }
+
+/// File names inside a backup's folder.
+pub const CATALOGUE: &str = "catalogue.json";
+pub const CATALOGUE_SIGNATURE: &str = "catalogue.sig";
 
 pub fn backup_catalogue(system_identifier: u64, backup_id: uuid::Uuid) -> String {
     format!("{}catalogue.json", backup_dir(system_identifier, backup_id))

@@ -62,7 +62,7 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<StorageTarget> {
     })
 }
 
-async fn find(repo: &Repository, name: &str) -> Result<StorageTarget> {
+pub(crate) async fn find(repo: &Repository, name: &str) -> Result<StorageTarget> {
     let row = sqlx::query(
         "SELECT id, name, kind, url, options, created_at FROM storage_targets WHERE name = $1",
     )
@@ -127,7 +127,27 @@ pub async fn open(repo: &Repository, name: &str) -> Result<Target> {
     open_target(&target).await
 }
 
-async fn open_target(target: &StorageTarget) -> Result<Target> {
+/// Open the target a backup was written to, by its id (it keeps working after a rename).
+pub async fn open_by_id(repo: &Repository, id: uuid::Uuid) -> Result<(StorageTarget, Target)> {
+    let row = sqlx::query(
+        "SELECT id, name, kind, url, options, created_at FROM storage_targets WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(repo.pool())
+    .await?;
+    let Some(row) = row else {
+        return Err(
+            Error::not_found(format!("the storage target {id} is no longer registered")).with_hint(
+                "register the target again with `pganalytics storage add` under its old URL",
+            ),
+        );
+    };
+    let target = from_row(&row)?;
+    let opened = open_target(&target).await?;
+    Ok((target, opened))
+}
+
+pub(crate) async fn open_target(target: &StorageTarget) -> Result<Target> {
     let url = StorageUrl::parse(&target.url)?;
     let (creds, source) = resolve_credentials(target).await?;
     operator::build(&url, &target.options, creds.as_ref(), source)

@@ -1,0 +1,193 @@
+//! The backup commands of [`Api`]. Each mutating command is an audit event with its outcome;
+//! the long ones also run as jobs whose progress the desktop and the daemon read.
+
+use super::*;
+use crate::audit::NewEvent;
+use crate::backup::engine::{self, Progress};
+use serde_json::json;
+
+impl Api {
+    pub async fn backup_keygen(&self, req: BackupKeygenRequest) -> Result<BackupKeyInfo> {
+        let event = NewEvent::new("backup.key_created", "create", "backup_key");
+        let result = crate::backup::keys::keygen(&self.data_dir, &req).await;
+        let event = match &result {
+            Ok(k) => {
+                event.new_values(json!({ "location": k.location, "fingerprint": k.fingerprint }))
+            }
+            Err(_) => event,
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn backup_run(&self, req: BackupRunRequest) -> Result<BackupSummary> {
+        self.backup_run_with(req, &Progress::none()).await
+    }
+
+    /// `backup_run` reporting bytes done and the server's estimate (the CLI's progress line).
+    pub async fn backup_run_with(
+        &self,
+        req: BackupRunRequest,
+        progress: &Progress,
+    ) -> Result<BackupSummary> {
+        let event =
+            NewEvent::new("backup.created", "backup", "server").resource(req.server.clone());
+        let signer = self.audit.signing_key().await;
+        let result = match signer {
+            Ok(signer) => engine::run(&self.repo, &self.data_dir, signer, &req, progress).await,
+            Err(e) => Err(Error::new(
+                e.code,
+                "backups are signed with the installation's signing key, and there is none yet",
+            )
+            .with_hint("create it with `pganalytics audit keygen` (it also signs the audit log)")),
+        };
+        let event = match &result {
+            Ok(b) => event.new_values(backup_event_values(b)),
+            Err(_) => event.changes(
+                json!({ "storage": req.storage, "compress": req.compress, "encrypt": req.encrypt }),
+            ),
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn backup_start(&self, req: BackupRunRequest) -> Result<JobId> {
+        let api = self.clone();
+        let id = self.jobs.spawn("backup_run", move |job| async move {
+            let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
+            let summary = api.backup_run_with(req, &progress).await?;
+            to_json(summary)
+        });
+        Ok(JobId { id })
+    }
+
+    pub async fn backup_list(&self, req: BackupListRequest) -> Result<Vec<BackupSummary>> {
+        crate::backup::record::list(&self.repo, &req).await
+    }
+
+    pub async fn backup_show(&self, req: BackupId) -> Result<BackupDetail> {
+        crate::backup::record::detail(&self.repo, req.id).await
+    }
+
+    pub async fn backup_verify(&self, req: BackupVerifyRequest) -> Result<BackupVerification> {
+        self.backup_verify_with(req, &Progress::none()).await
+    }
+
+    pub async fn backup_verify_with(
+        &self,
+        req: BackupVerifyRequest,
+        progress: &Progress,
+    ) -> Result<BackupVerification> {
+        let event =
+            NewEvent::new("backup.verified", "verify", "backup").resource(req.id.to_string());
+        let public_key = self.audit.signing_key().await.map(|k| k.verifying_key());
+        let result = crate::backup::verify::verify(
+            &self.repo,
+            &self.data_dir,
+            public_key.ok(),
+            &req,
+            progress,
+        )
+        .await;
+        let event = match &result {
+            Ok(v) => {
+                let mut event = event.changes(json!({
+                    "intact": v.intact,
+                    "objects_checked": v.objects_checked,
+                    "problems": v.problems.iter().take(5).collect::<Vec<_>>(),
+                    "restore_test_seconds": v.restore_test_seconds,
+                }));
+                if !v.intact {
+                    event.outcome = AuditOutcome::Failure;
+                }
+                event
+            }
+            Err(_) => event,
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn backup_verify_start(&self, req: BackupVerifyRequest) -> Result<JobId> {
+        let api = self.clone();
+        let id = self.jobs.spawn("backup_verify", move |job| async move {
+            let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
+            to_json(api.backup_verify_with(req, &progress).await?)
+        });
+        Ok(JobId { id })
+    }
+
+    pub async fn backup_restore(&self, req: BackupRestoreRequest) -> Result<RestoreSummary> {
+        self.backup_restore_with(req, &Progress::none()).await
+    }
+
+    pub async fn backup_restore_with(
+        &self,
+        req: BackupRestoreRequest,
+        progress: &Progress,
+    ) -> Result<RestoreSummary> {
+        let event =
+            NewEvent::new("backup.restored", "restore", "backup").resource(req.id.to_string());
+        let public_key = self.audit.signing_key().await.map(|k| k.verifying_key());
+        let result = crate::backup::restore::restore(
+            &self.repo,
+            &self.data_dir,
+            public_key.ok(),
+            &req,
+            progress,
+        )
+        .await;
+        let event = match &result {
+            Ok(r) => event.new_values(json!({
+                "restore_id": r.id,
+                "target_dir": r.target_dir,
+                "duration_seconds": r.duration_seconds,
+                "started_port": r.started_port,
+            })),
+            Err(_) => event.changes(json!({ "target_dir": req.target_dir })),
+        };
+        self.audited(event, result).await
+    }
+
+    pub async fn backup_restore_start(&self, req: BackupRestoreRequest) -> Result<JobId> {
+        let api = self.clone();
+        let id = self.jobs.spawn("backup_restore", move |job| async move {
+            let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
+            to_json(api.backup_restore_with(req, &progress).await?)
+        });
+        Ok(JobId { id })
+    }
+
+    pub async fn backup_prune(&self, req: BackupPruneRequest) -> Result<BackupPruneResult> {
+        let dry_run = req.dry_run.unwrap_or(false);
+        let result = crate::backup::prune::prune(&self.repo, &req).await;
+        if dry_run {
+            return result;
+        }
+        let event = NewEvent::new("backup.pruned", "delete", "server").resource(req.server.clone());
+        let event = match &result {
+            Ok(r) => event.old(json!({ "removed": r.removed })),
+            Err(_) => {
+                event.changes(json!({ "keep_full": req.keep_full, "keep_days": req.keep_days }))
+            }
+        };
+        self.audited(event, result).await
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::internal(format!("serialize a job result: {e}")))
+}
+
+/// What the audit log keeps of a backup.
+fn backup_event_values(b: &BackupSummary) -> serde_json::Value {
+    json!({
+        "backup_id": b.id,
+        "storage": b.storage,
+        "destination": b.destination,
+        "source_size_bytes": b.source_size_bytes,
+        "stored_size_bytes": b.stored_size_bytes,
+        "compression": b.compression,
+        "encrypted": b.encrypted,
+        "checksum": b.checksum,
+        "start_lsn": b.start_lsn,
+        "stop_lsn": b.stop_lsn,
+    })
+}

@@ -1,0 +1,136 @@
+//! The catalogue of a backup: every object with its sizes and SHA-256, where the backup
+//! starts and ends in the WAL, and how objects are encoded. Written last, as
+//! `catalogue.json`, with `catalogue.sig` beside it (signed by the installation's signing
+//! key): a backup without both is incomplete, whatever else its folder holds.
+//!
+//! The repository keeps SHA-256 of `catalogue.json` (`backup_metadata.checksum`), so a
+//! catalogue replaced in the store is caught even by someone holding a valid signature of an
+//! older one.
+
+use crate::audit::keys::{SigningKey, VerifyingKey};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Catalogue {
+    pub format: u32,
+    pub backup_id: uuid::Uuid,
+    pub backup_type: String,
+    /// Parent of an incremental backup (none yet: every backup is full).
+    pub parent_backup_id: Option<uuid::Uuid>,
+    pub label: String,
+    pub server_name: String,
+    pub system_identifier: String,
+    pub server_version_num: u32,
+    pub timeline: u32,
+    pub start_lsn: String,
+    pub stop_lsn: String,
+    /// The WAL segments the backup needs to be consistent (inside `base.tar`'s pg_wal).
+    pub wal_start_segment: String,
+    pub wal_stop_segment: String,
+    pub wal_segment_size: u64,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: DateTime<Utc>,
+    /// `none` or `zstd:LEVEL`.
+    pub compression: String,
+    pub encryption: Option<Encryption>,
+    /// Bytes of raw archive data per object (the last object of an archive holds less).
+    pub object_size: u64,
+    pub archives: Vec<Archive>,
+    /// The server's own `backup_manifest`, stored as one object encoded like the others.
+    pub manifest: Object,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Encryption {
+    /// `aes-256-gcm`.
+    pub algorithm: String,
+    /// Fingerprint of the key that wraps the data key.
+    pub key_fingerprint: String,
+    /// The data key wrapped under that key (AES-256-GCM, bound to the backup's id).
+    pub wrapped_data_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Archive {
+    /// `base.tar` or `<oid>.tar`.
+    pub name: String,
+    pub tablespace_oid: Option<u32>,
+    pub location: Option<String>,
+    pub raw_bytes: u64,
+    pub objects: Vec<Object>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Object {
+    /// Relative to the storage target's prefix.
+    pub key: String,
+    /// The GCM nonce's sequence number (unique within the backup).
+    pub sequence: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub sha256: String,
+}
+
+/// `catalogue.sig`: who signed which bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signature {
+    pub algorithm: String,
+    pub key_fingerprint: String,
+    /// Base64 of the signature over the exact bytes of `catalogue.json`.
+    pub signature: String,
+}
+
+impl Catalogue {
+    pub fn raw_bytes(&self) -> u64 {
+        self.archives.iter().map(|a| a.raw_bytes).sum::<u64>() + self.manifest.raw_bytes
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.objects().map(|o| o.stored_bytes).sum()
+    }
+
+    /// Every object: the archives' in order, then the manifest.
+    pub fn objects(&self) -> impl Iterator<Item = &Object> {
+        self.archives
+            .iter()
+            .flat_map(|a| a.objects.iter())
+            .chain(std::iter::once(&self.manifest))
+    }
+
+    pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+pub fn sign(bytes: &[u8], key: &SigningKey) -> anyhow::Result<Vec<u8>> {
+    let signature = Signature {
+        algorithm: key.algorithm().to_string(),
+        key_fingerprint: key.verifying_key().fingerprint(),
+        signature: base64::engine::general_purpose::STANDARD.encode(key.sign(bytes)?),
+    };
+    Ok(serde_json::to_vec_pretty(&signature)?)
+}
+
+/// `Ok(fingerprint)` when `sig` is a valid signature of `bytes` by `key`; else what is wrong.
+pub fn check_signature(bytes: &[u8], sig: &[u8], key: &VerifyingKey) -> Result<String, String> {
+    let sig: Signature = serde_json::from_slice(sig)
+        .map_err(|e| format!("catalogue.sig is not a signature document: {e}"))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(&sig.signature)
+        .map_err(|_| "catalogue.sig holds no base64 signature".to_string())?;
+    if key.verify(bytes, &raw) {
+        Ok(sig.key_fingerprint)
+    } else {
+        Err(format!(
+            "the signature does not match the catalogue under the key {} (signed by {})",
+            key.fingerprint(),
+            sig.key_fingerprint
+        ))
+    }
+}

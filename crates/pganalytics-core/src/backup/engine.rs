@@ -1,0 +1,285 @@
+//! `backup run`: one full backup from the server to a storage target.
+
+use super::catalogue::{self, Catalogue, Encryption};
+use super::codec::{sha256_hex, Codec, Compression, DataKey};
+use super::upload::{UploadSink, OBJECT_SIZE};
+use super::{keys, record, BaseBackupOptions, ReplicationConnection};
+use crate::api::{BackupRunRequest, BackupSummary};
+use crate::audit::keys::SigningKey;
+use crate::data_dir::DataDir;
+use crate::error::{Error, Result};
+use crate::repository::Repository;
+use crate::storage::layout;
+use crate::storage::operator::Target;
+use std::sync::Arc;
+
+/// Receives bytes done and the server's estimate of the total, as a backup, verification or
+/// restore goes on.
+#[derive(Clone)]
+pub struct Progress(Option<Arc<ProgressFn>>);
+
+type ProgressFn = dyn Fn(u64, Option<u64>) + Send + Sync;
+
+impl Progress {
+    pub fn none() -> Progress {
+        Progress(None)
+    }
+
+    pub fn new(f: impl Fn(u64, Option<u64>) + Send + Sync + 'static) -> Progress {
+        Progress(Some(Arc::new(f)))
+    }
+
+    pub fn report(&self, done: u64, total: Option<u64>) {
+        if let Some(f) = &self.0 {
+            f(done, total);
+        }
+    }
+}
+
+/// Days a backup is kept by default (`backup prune` without `--keep-days`).
+pub const DEFAULT_RETENTION_DAYS: i32 = 30;
+
+/// Take one full backup of `req.server` into `req.storage`. The backup is `completed` only
+/// once every object, the catalogue and its signature are stored; on any failure the row says
+/// `failed` with the reason, and the objects written so far are removed (when the store can
+/// still be reached; otherwise they stay without a catalogue, and `backup prune` removes them).
+pub async fn run(
+    repo: &Repository,
+    data_dir: &DataDir,
+    signer: Arc<SigningKey>,
+    req: &BackupRunRequest,
+    progress: &Progress,
+) -> Result<BackupSummary> {
+    let compression = Compression::parse(req.compress.as_deref())
+        .map_err(|e| Error::invalid_input(e).with_hint("e.g. --compress zstd:3"))?;
+    let retention_days = req.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
+    if retention_days < 1 {
+        return Err(Error::invalid_input("--retention-days must be at least 1"));
+    }
+    // Everything that can be refused is checked before anything is written.
+    let key = if req.encrypt.unwrap_or(false) {
+        Some(keys::load(data_dir).await?)
+    } else {
+        None
+    };
+    let (server_id, params) = crate::server::replication_params(repo, &req.server).await?;
+    let storage = crate::storage::find(repo, &req.storage).await?;
+    let target = Arc::new(crate::storage::open_target(&storage).await?);
+    record::reap_interrupted(repo).await?;
+
+    let mut conn = ReplicationConnection::connect(&params).await?;
+    let identity = conn.identify_system().await?;
+    let segment_size = wal_segment_size(&mut conn).await?;
+    let sysid: u64 = identity.system_identifier.parse().map_err(|_| {
+        Error::internal(format!(
+            "the server's system identifier `{}` is not a number",
+            identity.system_identifier
+        ))
+    })?;
+
+    let id = uuid::Uuid::new_v4();
+    let started_at = chrono::Utc::now();
+    let name = format!("{}-{}", req.server, started_at.format("%Y%m%dT%H%M%SZ"));
+    let backup_dir = layout::backup_dir(sysid, id);
+    let data_key = key.as_ref().map(|_| DataKey::generate());
+    let encryption = match (&key, &data_key) {
+        (Some(k), Some(dk)) => Some(Encryption {
+            algorithm: "aes-256-gcm".into(),
+            key_fingerprint: k.fingerprint(),
+            wrapped_data_key: k.wrap(dk, id)?,
+        }),
+        _ => None,
+    };
+    let lock = record::start(
+        repo,
+        &record::NewBackup {
+            id,
+            name: &name,
+            server_name: &req.server,
+            server_id,
+            storage_id: storage.id,
+            destination_type: storage.kind.as_str(),
+            destination_path: &format!("{}/{}", storage.url, backup_dir),
+            compression: &compression.name(),
+            encrypted: encryption.is_some(),
+            key_fingerprint: encryption.as_ref().map(|e| e.key_fingerprint.as_str()),
+            retention_days,
+            system_identifier: &identity.system_identifier,
+            server_version_num: conn.server_version_num(),
+            started_at,
+        },
+    )
+    .await?;
+
+    let codec = Codec::new(compression, data_key.as_ref());
+    let mut sink = UploadSink::new(target.clone(), codec, backup_dir.clone(), progress.clone());
+    let mut options = BaseBackupOptions::new(&name);
+    options.fast_checkpoint = !req.spread_checkpoint.unwrap_or(false);
+    let streamed = conn.base_backup_with(&options, &mut sink).await;
+    let outcome = match streamed {
+        Ok(result) => {
+            let _ = conn.close().await;
+            match sink.finish().await {
+                Ok((archives, manifest)) => {
+                    let catalogue = Catalogue {
+                        format: catalogue::FORMAT,
+                        backup_id: id,
+                        backup_type: "full".into(),
+                        parent_backup_id: None,
+                        label: name.clone(),
+                        server_name: req.server.clone(),
+                        system_identifier: identity.system_identifier.clone(),
+                        server_version_num: result.server_version_num,
+                        timeline: result.start_timeline,
+                        wal_start_segment: segment_name(
+                            result.start_timeline,
+                            &result.start_lsn,
+                            segment_size,
+                        )?,
+                        wal_stop_segment: segment_name(
+                            result.end_timeline,
+                            &result.end_lsn,
+                            segment_size,
+                        )?,
+                        start_lsn: result.start_lsn,
+                        stop_lsn: result.end_lsn,
+                        wal_segment_size: segment_size,
+                        started_at,
+                        completed_at: chrono::Utc::now(),
+                        compression: compression.name(),
+                        encryption,
+                        object_size: OBJECT_SIZE as u64,
+                        archives,
+                        manifest,
+                    };
+                    seal(repo, &target, &backup_dir, &catalogue, &signer).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => {
+            drop(conn);
+            // The uploads' own error (a full disk, a store gone) is the cause when there is one.
+            Err(sink.abort().await.unwrap_or(e))
+        }
+    };
+    let result = match outcome {
+        Ok(()) => record::get(repo, id).await,
+        Err(e) => {
+            let removed = match target.op.delete_with(&backup_dir).recursive(true).await {
+                Ok(()) => "its objects were removed".to_string(),
+                Err(r) => format!(
+                    "its partial objects could not be removed ({}); they have no catalogue and `backup prune` removes them",
+                    target.error("delete", &backup_dir, &r).message
+                ),
+            };
+            let reason = format!("{}; {removed}", e.message);
+            record::fail(repo, id, &reason).await?;
+            Err(e)
+        }
+    };
+    lock.release().await;
+    result
+}
+
+/// Store the catalogue and its signature, then record the backup as completed.
+async fn seal(
+    repo: &Repository,
+    target: &Target,
+    backup_dir: &str,
+    catalogue: &Catalogue,
+    signer: &SigningKey,
+) -> Result<()> {
+    let bytes = catalogue
+        .to_bytes()
+        .map_err(|e| Error::internal(format!("serialize the catalogue: {e}")))?;
+    let signature = catalogue::sign(&bytes, signer)
+        .map_err(|e| Error::internal(format!("sign the catalogue: {e}")))?;
+    let checksum = sha256_hex(&bytes);
+    let sig_key = format!("{backup_dir}{}", layout::CATALOGUE_SIGNATURE);
+    let cat_key = format!("{backup_dir}{}", layout::CATALOGUE);
+    // The signature first: a catalogue is only ever visible with its signature beside it.
+    target
+        .write_once(&sig_key, signature)
+        .await
+        .map_err(|e| target.error("write", &sig_key, &e))?;
+    target
+        .write_once(&cat_key, bytes)
+        .await
+        .map_err(|e| target.error("write", &cat_key, &e))?;
+    record::complete(
+        repo,
+        catalogue,
+        &checksum,
+        &signer.verifying_key().fingerprint(),
+    )
+    .await
+}
+
+async fn wal_segment_size(conn: &mut ReplicationConnection) -> Result<u64> {
+    let rows = conn.simple_query("SHOW wal_segment_size").await?;
+    let text = rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default();
+    parse_size(&text).ok_or_else(|| {
+        Error::internal(format!(
+            "the server's wal_segment_size `{text}` is not understood"
+        ))
+    })
+}
+
+/// `16MB`, `1GB`, `64kB` → bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let digits: String = text.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = match text[digits.len()..].trim() {
+        "" | "B" => 1,
+        "kB" => 1024,
+        "MB" => 1024 * 1024,
+        "GB" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    Some(n * unit)
+}
+
+/// PostgreSQL's name of the WAL segment holding `lsn` on `timeline`.
+pub fn segment_name(timeline: u32, lsn: &str, segment_size: u64) -> Result<String> {
+    let (hi, lo) = lsn
+        .split_once('/')
+        .ok_or_else(|| Error::internal(format!("`{lsn}` is not an LSN")))?;
+    let parse = |s: &str| {
+        u64::from_str_radix(s, 16).map_err(|_| Error::internal(format!("`{lsn}` is not an LSN")))
+    };
+    let pos = (parse(hi)? << 32) | parse(lo)?;
+    let segno = pos / segment_size;
+    let per_id = 0x1_0000_0000u64 / segment_size;
+    Ok(format!(
+        "{timeline:08X}{:08X}{:08X}",
+        segno / per_id,
+        segno % per_id
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(
+            segment_name(1, "0/2000028", 16 << 20).unwrap(),
+            "000000010000000000000002"
+        );
+        assert_eq!(
+            segment_name(3, "1/FF000000", 16 << 20).unwrap(),
+            "0000000300000001000000FF"
+        );
+        assert_eq!(
+            segment_name(1, "0/40000000", 1 << 30).unwrap(),
+            "000000010000000000000001"
+        );
+        assert_eq!(parse_size("16MB"), Some(16 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+    }
+}

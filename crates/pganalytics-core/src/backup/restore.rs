@@ -1,0 +1,332 @@
+//! `backup restore`: a completed backup into an empty folder, ready to start with the server
+//! version that made it (the WAL it needs to be consistent is inside, so starting it runs
+//! crash recovery up to the backup's end; no `recovery.signal` is written — point-in-time
+//! recovery will add that).
+//!
+//! Tablespaces go to `<target>_tablespaces/<oid>` (beside the target, not inside it: a data
+//! folder holding its own tablespaces would copy them twice into the next backup); the
+//! restored `tablespace_map` and the `pg_tblspc` links point there.
+//!
+//! Every object is checked (size, SHA-256, GCM tag) before its bytes are written; a damaged
+//! one stops the restore. A failed restore removes what it wrote, so a folder is either a
+//! complete restore or as empty as it was.
+
+use super::download::{self, ChannelReader, Opened, Prefetch};
+use super::engine::Progress;
+use super::record;
+use crate::api::{BackupRestoreRequest, RestoreSummary};
+use crate::audit::keys::VerifyingKey;
+use crate::cluster::ServerAccount;
+use crate::data_dir::DataDir;
+use crate::error::{Error, ErrorCode, Result};
+use crate::repository::Repository;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub async fn restore(
+    repo: &Repository,
+    data_dir: &DataDir,
+    public_key: Option<VerifyingKey>,
+    req: &BackupRestoreRequest,
+    progress: &Progress,
+) -> Result<RestoreSummary> {
+    let target = PathBuf::from(&req.target_dir);
+    check_target(&target)?;
+    let opened = match download::open(repo, data_dir, public_key.as_ref(), req.id).await {
+        Ok(o) => o,
+        Err(Ok(problem)) => return Err(download::damaged(&problem)),
+        Err(Err(e)) => return Err(e),
+    };
+    let tablespaces = tablespace_root(&target);
+    if opened.catalogue.archives.len() > 1 {
+        check_target(&tablespaces)?;
+    }
+    let server = opened.summary.server.clone().unwrap_or_default();
+    let id = record::restore_started(repo, req.id, &server, &req.target_dir).await?;
+    let started = Instant::now();
+    let outcome = async {
+        let (bytes, dirs) = restore_into(&opened, &target, &tablespaces, progress).await?;
+        let port = if req.start.unwrap_or(false) {
+            let major = opened.catalogue.server_version_num / 10_000;
+            Some(start(&target, major, req.port).await?)
+        } else {
+            None
+        };
+        Ok::<_, Error>((bytes, dirs, port))
+    }
+    .await;
+    let ms = started.elapsed().as_millis() as i64;
+    match outcome {
+        Ok(done) => record::restore_finished(repo, id, Ok(done), ms).await,
+        Err(e) => {
+            remove_contents(&target);
+            if tablespaces.exists() {
+                remove_contents(&tablespaces);
+                let _ = std::fs::remove_dir(&tablespaces);
+            }
+            record::restore_finished(repo, id, Err(&e.message), ms).await?;
+            Err(e)
+        }
+    }
+}
+
+/// `<target>_tablespaces`
+pub fn tablespace_root(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push("_tablespaces");
+    target.with_file_name(name)
+}
+
+/// Absolute; absent or an empty folder (so no server can be running there).
+fn check_target(dir: &Path) -> Result<()> {
+    if !dir.is_absolute() {
+        return Err(Error::invalid_input(format!(
+            "give the target folder as an absolute path, not `{}`",
+            dir.display()
+        )));
+    }
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                let running = dir.join("postmaster.pid").exists();
+                return Err(Error::invalid_input(format!(
+                    "{} is not empty{}",
+                    dir.display(),
+                    if running {
+                        " (a server may be running there: it holds postmaster.pid)"
+                    } else {
+                        ""
+                    }
+                ))
+                .with_hint("restore into a new or empty folder; nothing was written"));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::new(
+            ErrorCode::DataDirUnusable,
+            format!("cannot read {}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// Unpack every archive; returns the bytes written and the tablespace folders.
+pub async fn restore_into(
+    opened: &Opened,
+    target: &Path,
+    tablespaces: &Path,
+    progress: &Progress,
+) -> Result<(u64, Vec<String>)> {
+    let account = ServerAccount::for_current_process()?;
+    create_dir(target, &account)?;
+    let total = opened.catalogue.raw_bytes();
+    let mut done = 0u64;
+    let mut dirs = Vec::new();
+    let mut links = Vec::new();
+    for archive in &opened.catalogue.archives {
+        let dest = match archive.tablespace_oid {
+            None => target.to_path_buf(),
+            Some(oid) => {
+                create_dir(tablespaces, &account)?;
+                let d = tablespaces.join(oid.to_string());
+                create_dir(&d, &account)?;
+                dirs.push(d.display().to_string());
+                links.push((oid, d.clone()));
+                d
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+        let unpack_dest = dest.clone();
+        let unpacker = tokio::task::spawn_blocking(move || {
+            let mut tar = tar::Archive::new(ChannelReader::new(rx));
+            tar.set_preserve_permissions(true);
+            tar.set_overwrite(false);
+            tar.unpack(&unpack_dest)
+        });
+        let mut fetch = Prefetch::new(opened, archive.objects.clone());
+        let mut failure = None;
+        while let Some((object, fetched)) = fetch.next().await {
+            match fetched {
+                Ok(bytes) => {
+                    done += bytes.len() as u64;
+                    if tx.send(bytes).await.is_err() {
+                        break; // the unpacker stopped: its error follows
+                    }
+                    progress.report(done, Some(total));
+                }
+                Err(Ok(problem)) => {
+                    failure = Some(download::damaged(&problem));
+                    break;
+                }
+                Err(Err(e)) => {
+                    failure = Some(Error::new(
+                        e.code,
+                        format!("reading `{}`: {}", object.key, e.message),
+                    ));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let unpacked = unpacker
+            .await
+            .map_err(|e| Error::internal(format!("the unpack task failed: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        unpacked.map_err(|e| write_error(&dest, &e, total))?;
+    }
+    relink_tablespaces(target, &links)?;
+    give_tree(target, &account)?;
+    if tablespaces.exists() {
+        give_tree(tablespaces, &account)?;
+    }
+    Ok((done, dirs))
+}
+
+fn create_dir(dir: &Path, account: &ServerAccount) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| write_error(dir, &e, 0))?;
+    }
+    account.own(dir)
+}
+
+/// An unpack failure, with the full disk said plainly.
+fn write_error(dest: &Path, e: &std::io::Error, total: u64) -> Error {
+    let text = e.to_string();
+    let full = e.raw_os_error() == Some(28)
+        || text.contains("No space left")
+        || std::error::Error::source(e)
+            .map(|s| s.to_string().contains("No space left"))
+            .unwrap_or(false);
+    if full {
+        return Error::new(
+            ErrorCode::DataDirUnusable,
+            format!("the file system of {} is full", dest.display()),
+        )
+        .with_hint(format!(
+            "the restore needs about {} MB; free space or choose another folder (what was written is removed)",
+            total / 1_000_000 + 1
+        ));
+    }
+    Error::new(
+        ErrorCode::DataDirUnusable,
+        format!("writing into {} failed: {text}", dest.display()),
+    )
+}
+
+/// Point `tablespace_map` and `pg_tblspc/<oid>` at the restored tablespace folders.
+fn relink_tablespaces(target: &Path, links: &[(u32, PathBuf)]) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let map: String = links
+        .iter()
+        .map(|(oid, dir)| format!("{oid} {}\n", dir.display()))
+        .collect();
+    let map_path = target.join("tablespace_map");
+    std::fs::write(&map_path, map).map_err(|e| write_error(target, &e, 0))?;
+    let spc = target.join("pg_tblspc");
+    std::fs::create_dir_all(&spc).map_err(|e| write_error(target, &e, 0))?;
+    for (oid, dir) in links {
+        let link = spc.join(oid.to_string());
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(dir, &link).map_err(|e| write_error(target, &e, 0))?;
+    }
+    Ok(())
+}
+
+/// Give every restored file to the account PostgreSQL runs as (when we are root).
+fn give_tree(dir: &Path, account: &ServerAccount) -> Result<()> {
+    if !account.switch {
+        return Ok(());
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        std::os::unix::fs::lchown(&d, Some(account.uid), Some(account.gid)).map_err(|e| {
+            Error::internal(format!("give {} to {}: {e}", d.display(), account.name))
+        })?;
+        let meta = std::fs::symlink_metadata(&d)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&d)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Empty a folder this restore wrote into (leaving the folder itself).
+fn remove_contents(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let _ = if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+/// Start the restored server with the binaries of its major version, on `port` (or a free
+/// one), listening on 127.0.0.1 and a socket in its own folder, with WAL archiving off (a
+/// restored copy must not push WAL into the original's archive). Returns the port.
+pub async fn start(pgdata: &Path, major: u32, port: Option<u16>) -> Result<u16> {
+    let bins = crate::cluster::binaries::find(Some(major))?;
+    let account = ServerAccount::for_current_process()?;
+    account.check_reachable(pgdata)?;
+    let port = match port {
+        Some(p) => {
+            crate::cluster::check_port_free(p)?;
+            p
+        }
+        None => crate::cluster::free_port()?,
+    };
+    let log = pgdata.join("pganalytics-start.log");
+    let mut pg_ctl = account.command(bins.tool("pg_ctl"));
+    pg_ctl
+        .arg("-D")
+        .arg(pgdata)
+        .arg("-l")
+        .arg(&log)
+        .arg("-o")
+        .arg(format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{}' -c archive_mode=off",
+            pgdata.display()
+        ))
+        .args(["-w", "-t", "600", "start"]);
+    if let Err(err) = crate::cluster::run_checked(pg_ctl, "pg_ctl start").await {
+        let tail = crate::cluster::tail(&log, 15);
+        return Err(Error::new(
+            err.code,
+            format!(
+                "the restored server in {} did not start: {}\n--- last lines of {} ---\n{tail}",
+                pgdata.display(),
+                err.message,
+                log.display()
+            ),
+        )
+        .with_hint("read the server log above"));
+    }
+    Ok(port)
+}
+
+/// Fast shutdown of a server started by [`start`].
+pub async fn stop(pgdata: &Path, major: u32) -> Result<()> {
+    let bins = crate::cluster::binaries::find(Some(major))?;
+    let account = ServerAccount::for_current_process()?;
+    let mut pg_ctl = account.command(bins.tool("pg_ctl"));
+    pg_ctl
+        .arg("-D")
+        .arg(pgdata)
+        .args(["-w", "-t", "120", "-m", "fast", "stop"]);
+    crate::cluster::run_checked(pg_ctl, "pg_ctl stop").await
+}

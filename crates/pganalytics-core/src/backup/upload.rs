@@ -1,0 +1,278 @@
+//! The backup's write path: a [`BackupSink`] that cuts each tar archive into objects of
+//! [`OBJECT_SIZE`] raw bytes and hands them to [`UPLOADS`] concurrent tasks, each compressing
+//! and encrypting its object on a blocking thread and then storing it, while the server keeps
+//! streaming the next bytes.
+//!
+//! Memory is bounded whatever the database's size: the object being filled, one waiting in
+//! the channel, and [`UPLOADS`] in flight (raw and encoded) — about 8 × [`OBJECT_SIZE`]. A
+//! slow store slows the server's stream down (the channel is full, the sink waits, TCP pushes
+//! back) instead of growing memory.
+
+use super::catalogue::{Archive, Object};
+use super::codec::Codec;
+use super::engine::Progress;
+use super::stream::{ArchiveInfo, BackupSink};
+use crate::error::{Error, ErrorCode, Result};
+use crate::storage::operator::{Target, CHUNK_SIZE};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Raw bytes per object.
+pub const OBJECT_SIZE: usize = 8 * 1024 * 1024;
+/// Objects being encoded or stored at once: two cores compress while a third object uploads.
+pub const UPLOADS: usize = 3;
+
+/// A stored object and its archive (`None`: the manifest).
+type Stored = (Option<usize>, Object);
+
+struct Job {
+    /// Index into the archives; `None` for the manifest.
+    archive: Option<usize>,
+    sequence: u64,
+    key: String,
+    raw: Vec<u8>,
+}
+
+/// Where the archive stream goes.
+pub struct UploadSink {
+    backup_dir: String,
+    buf: Vec<u8>,
+    archives: Vec<Archive>,
+    current: Option<usize>,
+    chunk_in_archive: u32,
+    sequence: u64,
+    manifest: Vec<u8>,
+    tx: Option<mpsc::Sender<Job>>,
+    uploads: tokio::task::JoinHandle<Result<Vec<Stored>>>,
+    progress: Progress,
+}
+
+impl UploadSink {
+    /// `backup_dir` is the backup's folder in the target (ends with `/`).
+    pub fn new(target: Arc<Target>, codec: Codec, backup_dir: String, progress: Progress) -> Self {
+        let (tx, rx) = mpsc::channel(1);
+        let uploads = tokio::spawn(run_uploads(target, Arc::new(codec), rx));
+        UploadSink {
+            backup_dir,
+            buf: Vec::with_capacity(OBJECT_SIZE),
+            archives: Vec::new(),
+            current: None,
+            chunk_in_archive: 0,
+            sequence: 0,
+            manifest: Vec::new(),
+            tx: Some(tx),
+            uploads,
+            progress,
+        }
+    }
+
+    async fn send(&mut self, archive: Option<usize>, key: String, raw: Vec<u8>) -> Result<()> {
+        let job = Job {
+            archive,
+            sequence: self.sequence,
+            key,
+            raw,
+        };
+        self.sequence += 1;
+        let Some(tx) = &self.tx else {
+            return Err(Error::internal("the upload pipeline is closed"));
+        };
+        if tx.send(job).await.is_err() {
+            // The uploads stopped on an error; `finish` or `abort` reports it.
+            return Err(Error::new(
+                ErrorCode::Internal,
+                "storing the backup's objects failed",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn flush_object(&mut self) -> Result<()> {
+        let Some(index) = self.current else {
+            return Ok(());
+        };
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let tablespace = match self.archives[index].tablespace_oid {
+            Some(oid) => oid.to_string(),
+            None => "base".to_string(),
+        };
+        let key = format!(
+            "{}data/{tablespace}/{:08}",
+            self.backup_dir, self.chunk_in_archive
+        );
+        self.chunk_in_archive += 1;
+        let raw = std::mem::replace(&mut self.buf, Vec::with_capacity(OBJECT_SIZE));
+        self.send(Some(index), key, raw).await
+    }
+
+    /// Store the last object and the manifest, wait for every upload; the archives with their
+    /// objects in order, and the manifest's object.
+    pub async fn finish(mut self) -> Result<(Vec<Archive>, Object)> {
+        self.flush_object().await?;
+        let manifest = std::mem::take(&mut self.manifest);
+        let key = format!("{}backup_manifest", self.backup_dir);
+        self.send(None, key, manifest).await?;
+        self.tx = None;
+        let results = match (&mut self.uploads).await {
+            Ok(r) => r?,
+            Err(e) => return Err(Error::internal(format!("the upload task failed: {e}"))),
+        };
+        let mut manifest = None;
+        for (archive, object) in results {
+            match archive {
+                Some(i) => self.archives[i].objects.push(object),
+                None => manifest = Some(object),
+            }
+        }
+        for a in &mut self.archives {
+            a.objects.sort_by_key(|o| o.sequence);
+        }
+        let manifest = manifest.ok_or_else(|| Error::internal("the manifest was not stored"))?;
+        Ok((self.archives, manifest))
+    }
+
+    /// The backup failed: stop the uploads and return their error, if they had one (it is
+    /// usually the cause: a full disk, a store that went away).
+    pub async fn abort(mut self) -> Option<Error> {
+        self.tx = None;
+        match (&mut self.uploads).await {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl BackupSink for UploadSink {
+    async fn archive_start(&mut self, archive: &ArchiveInfo) -> Result<()> {
+        self.flush_object().await?;
+        self.archives.push(Archive {
+            name: archive.name.clone(),
+            tablespace_oid: archive.tablespace.oid,
+            location: archive.tablespace.location.clone(),
+            raw_bytes: 0,
+            objects: Vec::new(),
+        });
+        self.current = Some(self.archives.len() - 1);
+        self.chunk_in_archive = 0;
+        Ok(())
+    }
+
+    async fn archive_data(&mut self, mut bytes: &[u8]) -> Result<()> {
+        let Some(index) = self.current else {
+            return Err(Error::internal("archive data before any archive began"));
+        };
+        self.archives[index].raw_bytes += bytes.len() as u64;
+        while !bytes.is_empty() {
+            let room = OBJECT_SIZE - self.buf.len();
+            let take = room.min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == OBJECT_SIZE {
+                self.flush_object().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn archive_end(&mut self) -> Result<()> {
+        self.flush_object().await?;
+        self.current = None;
+        Ok(())
+    }
+
+    async fn manifest_data(&mut self, bytes: &[u8]) -> Result<()> {
+        self.manifest.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        self.progress.report(done, total);
+    }
+}
+
+async fn run_uploads(
+    target: Arc<Target>,
+    codec: Arc<Codec>,
+    mut rx: mpsc::Receiver<Job>,
+) -> Result<Vec<Stored>> {
+    let mut done = Vec::new();
+    let mut running = JoinSet::new();
+    while let Some(job) = rx.recv().await {
+        while running.len() >= UPLOADS {
+            if let Some(r) = running.join_next().await {
+                done.push(joined(r)?);
+            }
+        }
+        running.spawn(store(target.clone(), codec.clone(), job));
+    }
+    while let Some(r) = running.join_next().await {
+        done.push(joined(r)?);
+    }
+    Ok(done)
+}
+
+fn joined(r: std::result::Result<Result<Stored>, tokio::task::JoinError>) -> Result<Stored> {
+    r.map_err(|e| Error::internal(format!("an upload task failed: {e}")))?
+}
+
+async fn store(
+    target: Arc<Target>,
+    codec: Arc<Codec>,
+    job: Job,
+) -> Result<(Option<usize>, Object)> {
+    let Job {
+        archive,
+        sequence,
+        key,
+        raw,
+    } = job;
+    let raw_bytes = raw.len() as u64;
+    let k = key.clone();
+    let encoded = tokio::task::spawn_blocking(move || codec.encode(&raw, sequence, &k))
+        .await
+        .map_err(|e| Error::internal(format!("the encoding task failed: {e}")))?
+        .map_err(|e| Error::internal(format!("encoding object {key}: {e}")))?;
+    let stored_bytes = encoded.bytes.len() as u64;
+    let write = async {
+        if encoded.bytes.len() <= CHUNK_SIZE {
+            target.write_once(&key, encoded.bytes).await
+        } else {
+            // Large (barely compressible) objects go up in parts, several at once.
+            let mut w = target.writer(&key).await?;
+            match w.write(encoded.bytes).await {
+                Ok(()) => w.close().await.map(|_| ()),
+                Err(e) => {
+                    let _ = w.abort().await;
+                    Err(e)
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(crate::storage::operator::REQUEST_TIMEOUT * 5, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(target.error("write", &key, &e)),
+        Err(_) => {
+            return Err(Error::new(
+                ErrorCode::Unreachable,
+                format!(
+                    "{}: storing `{key}` did not finish within 5 minutes",
+                    target.describe()
+                ),
+            )
+            .with_hint("check that the storage service runs and is reachable"))
+        }
+    }
+    Ok((
+        archive,
+        Object {
+            key,
+            sequence,
+            raw_bytes,
+            stored_bytes,
+            sha256: encoded.sha256,
+        },
+    ))
+}

@@ -1,0 +1,627 @@
+//! The backup engine end to end against real servers and real stores: `backup run` of a
+//! database with pgbench tables, a large object, TOAST, a second tablespace and an unlogged
+//! table, on every major version, into a folder, S3 (moto), GCS (emulator) or Azure Blob
+//! (Azurite); verify; restore into an empty folder; start the restored server and compare
+//! every table with the source. Then the faults: a flipped bit, a wrong or missing key, a
+//! non-empty target, interrupted backups, prune's rules.
+
+use crate::support::api_on;
+use pganalytics_core::api::{
+    Api, AuditKeygenRequest, BackupId, BackupKeygenRequest, BackupListRequest, BackupPruneRequest,
+    BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest, ServerAddRequest,
+    StorageAddRequest, StorageOptions,
+};
+use pganalytics_core::ErrorCode;
+use pganalytics_testkit::storage::{StorageServer, AZURITE_ACCOUNT, AZURITE_KEY};
+use pganalytics_testkit::TestCluster;
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "PGA-MARKER-7c1e9a4f-plaintext-must-not-be-stored";
+
+/// Which store a round trip writes to.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    Folder,
+    S3,
+    Gcs,
+    Azure,
+}
+
+/// Tables and their md5 of ordered rows, plus the large object's md5.
+async fn fingerprint(pool: &sqlx::PgPool) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for table in [
+        "pgbench_accounts",
+        "pgbench_branches",
+        "pgbench_tellers",
+        "pgbench_history",
+        "toasted",
+        "elsewhere",
+    ] {
+        let md5: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{table}: {e}"));
+        out.push((table.to_string(), md5.unwrap_or_default()));
+    }
+    let lo: String = sqlx::query_scalar("SELECT md5(lo_get(oid)) FROM pg_largeobject_metadata")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    out.push(("large object".into(), lo));
+    out
+}
+
+/// A source server with every kind of data the issue names.
+async fn source(major: u32) -> (TestCluster, sqlx::PgPool) {
+    let src = pganalytics_testkit::pg(major).await.expect("cluster");
+    let pool = src.pool("postgres").await.expect("pool");
+    let spc = src.dir().join("spc");
+    std::fs::create_dir(&spc).unwrap();
+    src.cluster.account().own(&spc).unwrap();
+    let pgbench = Path::new("/usr/lib/postgresql/15/bin/pgbench");
+    let out = std::process::Command::new(pgbench)
+        .args(["-i", "-s", "2", "-q", "-h", "127.0.0.1", "-U", "postgres"])
+        .arg("-p")
+        .arg(src.cluster.port().to_string())
+        .arg("postgres")
+        .output()
+        .expect("run Debian's pgbench (postgresql-client-15)");
+    assert!(
+        out.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for sql in [
+        format!("CREATE TABLESPACE extra LOCATION '{}'", spc.display()),
+        "CREATE TABLE elsewhere TABLESPACE extra AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g".into(),
+        // Values far above the TOAST threshold, barely compressible.
+        "CREATE TABLE toasted AS SELECT g AS id, (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400)) AS body FROM generate_series(1, 200) g".into(),
+        format!("INSERT INTO toasted VALUES (0, '{MARKER}')"),
+        "CREATE UNLOGGED TABLE scratch AS SELECT g FROM generate_series(1, 1000) g".into(),
+        "SELECT lo_from_bytea(0, convert_to(repeat('large object ', 50000), 'UTF8'))".into(),
+        "INSERT INTO pgbench_history SELECT 1, 1, g, g, now() FROM generate_series(1, 500) g".into(),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.expect(&sql);
+    }
+    (src, pool)
+}
+
+/// An Api whose repository lives in `src`, with the signing key and a backup key in files.
+async fn api_with_keys(src: &TestCluster) -> (Api, tempfile::TempDir) {
+    let (api, dir) = api_on(src).await;
+    api.audit_keygen(AuditKeygenRequest {
+        algorithm: Some("ed25519".into()),
+        key_file: Some(dir.path().join("signing.pem").display().to_string()),
+        checkpoints: None,
+    })
+    .await
+    .expect("audit keygen");
+    api.backup_keygen(BackupKeygenRequest {
+        key_file: Some(dir.path().join("backup.key").display().to_string()),
+        replace: None,
+    })
+    .await
+    .expect("backup keygen");
+    api.server_add(ServerAddRequest {
+        name: "src".into(),
+        dsn: src.dsn("postgres"),
+        skip_check: None,
+    })
+    .await
+    .expect("server add");
+    (api, dir)
+}
+
+/// Register a target of `store`; returns the folder holding its objects when it is one.
+async fn add_store(
+    api: &Api,
+    store: Store,
+    dir: &Path,
+    servers: &mut Vec<StorageServer>,
+) -> Option<PathBuf> {
+    let (url, options, folder) = match store {
+        Store::Folder => {
+            let folder = dir.join("store");
+            std::fs::create_dir_all(&folder).unwrap();
+            (
+                format!("file://{}", folder.display()),
+                StorageOptions::default(),
+                Some(folder),
+            )
+        }
+        Store::S3 => {
+            let s3 = StorageServer::s3().unwrap();
+            s3.create_s3_bucket("pga-backups").unwrap();
+            // moto accepts any key pair; nextest gives each test its own process.
+            std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAPGANALYTICSTEST1");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "pga-test-secret");
+            let options = StorageOptions {
+                endpoint: Some(s3.endpoint()),
+                ..Default::default()
+            };
+            servers.push(s3);
+            ("s3://pga-backups/prod".into(), options, None)
+        }
+        Store::Gcs => {
+            let gcs = StorageServer::gcs("pga-gcs").unwrap();
+            let options = StorageOptions {
+                endpoint: Some(gcs.endpoint()),
+                anonymous: Some(true),
+                ..Default::default()
+            };
+            servers.push(gcs);
+            ("gcs://pga-gcs/backups".into(), options, None)
+        }
+        Store::Azure => {
+            let az = StorageServer::azurite().unwrap();
+            az.create_azure_container("pga-backups").unwrap();
+            // nextest runs each test in its own process: this variable is ours alone.
+            std::env::set_var("AZURE_STORAGE_KEY", AZURITE_KEY);
+            let options = StorageOptions {
+                endpoint: Some(az.azure_endpoint()),
+                account: Some(AZURITE_ACCOUNT.into()),
+                ..Default::default()
+            };
+            servers.push(az);
+            ("azblob://pga-backups/prod".into(), options, None)
+        }
+    };
+    api.storage_add(StorageAddRequest {
+        name: "store".into(),
+        url,
+        options,
+        secret_from_env: None,
+        skip_check: None,
+    })
+    .await
+    .expect("storage add");
+    folder
+}
+
+fn run_req(encrypt: bool, compress: &str) -> BackupRunRequest {
+    BackupRunRequest {
+        server: "src".into(),
+        storage: "store".into(),
+        compress: Some(compress.into()),
+        encrypt: Some(encrypt),
+        retention_days: None,
+        spread_checkpoint: None,
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn round_trip(major: u32, store: Store) {
+    let (src, pool) = source(major).await;
+    let want = fingerprint(&pool).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let mut servers = Vec::new();
+    let folder = add_store(&api, store, dir.path(), &mut servers).await;
+
+    let backup = api
+        .backup_run(run_req(true, "zstd:3"))
+        .await
+        .expect("backup run");
+    assert_eq!(backup.status, BackupStatus::Completed, "{backup:?}");
+    assert!(backup.encrypted);
+    assert!(backup.stored_size_bytes.unwrap() < backup.source_size_bytes.unwrap());
+    assert_eq!(backup.server_version_num.unwrap() as u32 / 10_000, major);
+    let detail = api.backup_show(BackupId { id: backup.id }).await.unwrap();
+    assert_eq!(
+        detail.archives.len(),
+        2,
+        "base and the tablespace: {:?}",
+        detail.archives
+    );
+    assert!(detail.wal_start_segment.is_some() && detail.key_fingerprint.is_some());
+
+    // Stored objects hold no plaintext of the marker row.
+    if let Some(folder) = &folder {
+        let files = files_under(folder);
+        assert!(files.len() > 4, "{files:?}");
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+                "{} holds the marker in plaintext",
+                f.display()
+            );
+        }
+    }
+
+    let verified = api
+        .backup_verify(BackupVerifyRequest {
+            id: backup.id,
+            restore_test: None,
+        })
+        .await
+        .expect("verify");
+    assert!(verified.intact, "{:?}", verified.problems);
+    assert!(verified.manifest_files_checked > 100, "{verified:?}");
+
+    let target = dir.path().join("restored");
+    let restored = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: target.display().to_string(),
+            start: Some(true),
+            port: None,
+        })
+        .await
+        .expect("restore");
+    assert_eq!(restored.status, "completed");
+    assert_eq!(restored.tablespace_dirs.len(), 1);
+    let port = restored.started_port.expect("started");
+    let copy = sqlx::PgPool::connect_with(
+        sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(port)
+            .username("postgres")
+            .database("postgres"),
+    )
+    .await
+    .expect("connect to the restored server");
+    assert_eq!(fingerprint(&copy).await, want);
+    // An unlogged table comes back empty, as PostgreSQL defines.
+    let scratch: i64 = sqlx::query_scalar("SELECT count(*) FROM scratch")
+        .fetch_one(&copy)
+        .await
+        .unwrap();
+    assert_eq!(scratch, 0);
+    copy.close().await;
+    pganalytics_core::backup::restore::stop(&target, major)
+        .await
+        .unwrap();
+}
+
+mod round_trip {
+    use super::Store;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg13_folder() {
+        super::round_trip(13, Store::Folder).await
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg14_s3() {
+        super::round_trip(14, Store::S3).await
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg15_folder() {
+        super::round_trip(15, Store::Folder).await
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg16_gcs() {
+        super::round_trip(16, Store::Gcs).await
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg17_azure() {
+        super::round_trip(17, Store::Azure).await
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn pg18_folder() {
+        super::round_trip(18, Store::Folder).await
+    }
+}
+
+/// A flipped bit: verify names the object, restore refuses and leaves the folder empty;
+/// the restore test measures an RTO on an intact backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn damage_is_named_and_restore_refuses() {
+    let (src, _pool) = source(16).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let folder = add_store(&api, Store::Folder, dir.path(), &mut Vec::new())
+        .await
+        .unwrap();
+    let backup = api.backup_run(run_req(true, "zstd")).await.unwrap();
+
+    let tested = api
+        .backup_verify(BackupVerifyRequest {
+            id: backup.id,
+            restore_test: Some(true),
+        })
+        .await
+        .unwrap();
+    assert!(tested.intact, "{:?}", tested.problems);
+    assert!(tested.restore_test_seconds.unwrap() > 0.0);
+    let shown = api.backup_show(BackupId { id: backup.id }).await.unwrap();
+    assert!(shown.backup.verified && shown.backup.rto_seconds.is_some());
+
+    let victim = files_under(&folder)
+        .into_iter()
+        .find(|f| f.display().to_string().contains("/data/base/00000001"))
+        .expect("a second object of base.tar");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&victim, bytes).unwrap();
+
+    let report = api
+        .backup_verify(BackupVerifyRequest {
+            id: backup.id,
+            restore_test: None,
+        })
+        .await
+        .unwrap();
+    assert!(!report.intact);
+    assert_eq!(report.problems[0].problem, "checksum_mismatch");
+    assert!(victim
+        .display()
+        .to_string()
+        .ends_with(&report.problems[0].object));
+    assert!(
+        !api.backup_show(BackupId { id: backup.id })
+            .await
+            .unwrap()
+            .backup
+            .verified
+    );
+
+    let target = dir.path().join("restored");
+    let err = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: target.display().to_string(),
+            start: None,
+            port: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::VerificationFailed, "{err}");
+    assert!(err.message.contains("data/base/00000001"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    let restores = api
+        .backup_show(BackupId { id: backup.id })
+        .await
+        .unwrap()
+        .restores;
+    assert_eq!(restores[0].status, "failed");
+
+    // A replaced catalogue is caught by the repository's checksum.
+    let catalogue = files_under(&folder)
+        .into_iter()
+        .find(|f| f.ends_with("catalogue.json"))
+        .unwrap();
+    let text = std::fs::read_to_string(&catalogue)
+        .unwrap()
+        .replace("\"full\"", "\"full\" ");
+    std::fs::write(&catalogue, text).unwrap();
+    let report = api
+        .backup_verify(BackupVerifyRequest {
+            id: backup.id,
+            restore_test: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        report.problems[0].problem, "catalogue_changed",
+        "{report:?}"
+    );
+}
+
+/// Wrong or missing encryption key: a clear refusal, nothing written. A non-empty target is
+/// refused before anything is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_and_targets_are_checked_first() {
+    let (src, _pool) = source(15).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let backup = api.backup_run(run_req(true, "zstd")).await.unwrap();
+
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("postmaster.pid"), "1").unwrap();
+    let err = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: busy.display().to_string(),
+            start: None,
+            port: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput);
+    assert!(
+        err.message.contains("not empty") && err.message.contains("postmaster.pid"),
+        "{err}"
+    );
+
+    // Another key: refused, naming both fingerprints.
+    api.backup_keygen(BackupKeygenRequest {
+        key_file: Some(dir.path().join("other.key").display().to_string()),
+        replace: Some(true),
+    })
+    .await
+    .unwrap();
+    let target = dir.path().join("t1");
+    let err = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: target.display().to_string(),
+            start: None,
+            port: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AuthenticationFailed, "{err}");
+    assert!(err.message.contains("cannot unlock"), "{err}");
+    assert!(!target.exists(), "nothing written");
+
+    // No key at all.
+    std::fs::remove_file(dir.path().join("other.key")).unwrap();
+    let err = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: target.display().to_string(),
+            start: None,
+            port: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("needs the backup key"), "{err}");
+    assert!(!target.exists());
+
+    // Encrypting without a key is refused before anything is written.
+    let err = api.backup_run(run_req(true, "zstd")).await.unwrap_err();
+    assert!(err.hint.unwrap_or_default().contains("backup keygen"));
+    let err = api.backup_run(run_req(false, "lz4")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput);
+    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+    assert_eq!(listed.len(), 1, "refused runs leave no row: {listed:?}");
+}
+
+/// A backup whose task dies mid-stream is never listed as good; prune removes it and the
+/// expired backups, never the newest good one.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
+    let (src, _pool) = source(17).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let folder = add_store(&api, Store::Folder, dir.path(), &mut Vec::new())
+        .await
+        .unwrap();
+    let first = api.backup_run(run_req(false, "none")).await.unwrap();
+    let second = api.backup_run(run_req(false, "zstd")).await.unwrap();
+
+    // Abort a backup mid-way (its task is dropped, as when the process dies).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let a = api.clone();
+    let task = tokio::spawn(async move {
+        let progress = pganalytics_core::backup::engine::Progress::new(move |done, _| {
+            if done > 4_000_000 {
+                let _ = tx.try_send(());
+            }
+        });
+        a.backup_run_with(run_req(false, "none"), &progress).await
+    });
+    rx.recv().await.expect("progress");
+    task.abort();
+    let _ = task.await;
+    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+    let interrupted = listed
+        .iter()
+        .find(|b| b.id != first.id && b.id != second.id)
+        .unwrap();
+    assert_eq!(interrupted.status, BackupStatus::Failed, "{interrupted:?}");
+    assert!(interrupted
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("interrupted"));
+
+    let dry = api
+        .backup_prune(BackupPruneRequest {
+            server: "src".into(),
+            keep_full: Some(1),
+            keep_days: None,
+            dry_run: Some(true),
+        })
+        .await
+        .unwrap();
+    let mut gone: Vec<_> = dry.removed.iter().map(|r| r.id).collect();
+    gone.sort();
+    let mut expect = vec![first.id, interrupted.id];
+    expect.sort();
+    assert_eq!(gone, expect);
+    let before = files_under(&folder).len();
+    assert!(before > 0);
+    let pruned = api
+        .backup_prune(BackupPruneRequest {
+            server: "src".into(),
+            keep_full: Some(1),
+            keep_days: None,
+            dry_run: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned.removed.len(), 2);
+    assert_eq!(pruned.kept, 1);
+    assert!(files_under(&folder).len() < before);
+    assert!(files_under(&folder)
+        .iter()
+        .all(|f| f.display().to_string().contains(&second.id.to_string())));
+    // The last good backup survives even `--keep-days 0`.
+    let again = api
+        .backup_prune(BackupPruneRequest {
+            server: "src".into(),
+            keep_full: None,
+            keep_days: Some(0),
+            dry_run: None,
+        })
+        .await
+        .unwrap();
+    assert!(again.removed.is_empty());
+    let verified = api
+        .backup_verify(BackupVerifyRequest {
+            id: second.id,
+            restore_test: None,
+        })
+        .await
+        .unwrap();
+    assert!(verified.intact);
+}
+
+/// The storage server goes away mid-upload: the backup fails with the store named.
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_lost_mid_upload_fails_the_backup() {
+    let (src, _pool) = source(15).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let mut servers = Vec::new();
+    add_store(&api, Store::S3, dir.path(), &mut servers).await;
+    let s3 = servers.pop().unwrap();
+    let stop = std::sync::Mutex::new(Some(s3));
+    let progress = pganalytics_core::backup::engine::Progress::new(move |done, _| {
+        if done > 2_000_000 {
+            if let Ok(mut s) = stop.lock() {
+                s.take(); // dropping the server kills it
+            }
+        }
+    });
+    let err = api
+        .backup_run_with(run_req(false, "none"), &progress)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("s3://pga-backups/prod") || err.message.contains("127.0.0.1"),
+        "{err}"
+    );
+    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+    assert_eq!(listed[0].status, BackupStatus::Failed);
+    assert!(listed[0].failure_reason.is_some());
+}
+
+/// A server without WAL senders: the message names the setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_not_set_up_for_replication_is_named() {
+    let src = pganalytics_testkit::pg_with(
+        15,
+        pganalytics_core::cluster::ClusterOptions::for_tests().setting("max_wal_senders", "0"),
+    )
+    .await
+    .unwrap();
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let err = api.backup_run(run_req(false, "zstd")).await.unwrap_err();
+    assert!(
+        format!("{err} {}", err.hint.clone().unwrap_or_default()).contains("max_wal_senders"),
+        "{err}"
+    );
+}
