@@ -625,3 +625,56 @@ async fn server_not_set_up_for_replication_is_named() {
         "{err}"
     );
 }
+
+/// Unmounts the small file system on drop, also when the test fails.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The target's file system fills up during the restore: said plainly, and what was written
+/// is removed. Needs root to mount a small tmpfs (the test suite runs as root).
+#[tokio::test(flavor = "multi_thread")]
+async fn full_disk_during_restore_is_said_and_cleaned_up() {
+    let (src, _pool) = source(16).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let backup = api.backup_run(run_req(false, "zstd")).await.unwrap();
+
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mounting a tmpfs needs root");
+    let _mounted = Mounted(small.clone());
+    let target = small.join("pgdata");
+    let err = api
+        .backup_restore(BackupRestoreRequest {
+            id: backup.id,
+            target_dir: target.display().to_string(),
+            start: None,
+            port: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::DataDirUnusable, "{err}");
+    assert!(err.message.contains("is full"), "{err}");
+    assert!(err.hint.unwrap_or_default().contains("MB"));
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "what was written is removed"
+    );
+    let restores = api
+        .backup_show(BackupId { id: backup.id })
+        .await
+        .unwrap()
+        .restores;
+    assert_eq!(restores[0].status, "failed");
+}

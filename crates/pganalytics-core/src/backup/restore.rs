@@ -199,11 +199,16 @@ fn create_dir(dir: &Path, account: &ServerAccount) -> Result<()> {
 /// An unpack failure, with the full disk said plainly.
 fn write_error(dest: &Path, e: &std::io::Error, total: u64) -> Error {
     let text = e.to_string();
-    let full = e.raw_os_error() == Some(28)
-        || text.contains("No space left")
-        || std::error::Error::source(e)
-            .map(|s| s.to_string().contains("No space left"))
-            .unwrap_or(false);
+    // The tar crate wraps the file system's error ("failed to unpack …") inside its own.
+    let mut full = e.raw_os_error() == Some(28);
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
+    while let Some(c) = cause {
+        let is_enospc = c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(28));
+        full |= is_enospc || c.to_string().contains("No space left");
+        cause = c.source();
+    }
     if full {
         return Error::new(
             ErrorCode::DataDirUnusable,
