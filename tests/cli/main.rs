@@ -2,6 +2,7 @@
 //! exit statuses and output as a user or a script sees them. One binary; a module per area.
 
 mod audit;
+mod backup;
 mod commands;
 mod metrics;
 mod serve;

@@ -50,6 +50,9 @@ pub enum Command {
     /// The tamper-evident audit log: record, query, verify, prove; keys and retention.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Physical backups: take, list, verify, restore, prune; the encryption key.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Grafana dashboards and alert rules over the repository.
     #[command(subcommand)]
     Grafana(GrafanaCommand),
@@ -492,4 +495,96 @@ pub enum AuditRetentionCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Create the key that wraps each encrypted backup's data key (in the OS keyring, or a
+    /// file). Prints where it is and its fingerprint, never the key.
+    Keygen {
+        /// Keep the key in this file (created 0600) instead of the OS keyring.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<String>,
+        /// Replace an existing key (backups made with the old one then need the old key).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Take a full physical backup of a server into a storage target; prints the backup's id
+    /// once it is complete (`--json`: the backup). Needs the signing key (`audit keygen`).
+    Run(BackupRunArgs),
+    /// Backups, newest first.
+    List {
+        /// Only this server's backups.
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+        /// Include pruned (deleted) backups.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One backup: sizes, LSNs, archives, keys, restores.
+    Show {
+        /// The backup's id (as `backup list` shows it).
+        id: uuid::Uuid,
+    },
+    /// Check every stored object against the signed catalogue and the server's manifest.
+    /// Exits 3 when the backup is not intact, naming the first damaged object.
+    Verify {
+        /// The backup's id.
+        id: uuid::Uuid,
+        /// Also restore into a temporary cluster, start it, read its catalogs and remove it
+        /// (records the measured restore time).
+        #[arg(long)]
+        restore_test: bool,
+    },
+    /// Restore a backup into an empty (or absent) folder, optionally starting the server.
+    Restore {
+        /// The backup's id.
+        id: uuid::Uuid,
+        /// The folder that becomes the restored data directory (must be empty or absent).
+        #[arg(long, value_name = "DIR")]
+        target_dir: String,
+        /// Start the restored server afterwards (with the matching PostgreSQL binaries).
+        #[arg(long)]
+        start: bool,
+        /// Port for --start (default: a free one).
+        #[arg(long, requires = "start")]
+        port: Option<u16>,
+    },
+    /// Remove a server's expired backups and their objects (never its last good one).
+    Prune {
+        #[arg(long, value_name = "NAME")]
+        server: String,
+        /// Keep the newest N completed full backups.
+        #[arg(long, value_name = "N")]
+        keep_full: Option<u32>,
+        /// Keep backups younger than D days (default: each backup's own retention).
+        #[arg(long, value_name = "D")]
+        keep_days: Option<u32>,
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRunArgs {
+    /// Registered server to back up (its role needs REPLICATION).
+    #[arg(long, value_name = "NAME")]
+    pub server: String,
+    /// Registered storage target to write to.
+    #[arg(long, value_name = "NAME")]
+    pub storage: String,
+    /// `none`, `zstd` or `zstd:LEVEL` (1–19); default `zstd:1`.
+    #[arg(long, value_name = "METHOD")]
+    pub compress: Option<String>,
+    /// Encrypt with AES-256-GCM under a fresh data key wrapped by the backup key
+    /// (`backup keygen`).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Days `backup prune` keeps this backup (default 30).
+    #[arg(long, value_name = "N")]
+    pub retention_days: Option<i32>,
+    /// Spread the start checkpoint over checkpoint_timeout instead of forcing it at once.
+    #[arg(long)]
+    pub spread_checkpoint: bool,
 }

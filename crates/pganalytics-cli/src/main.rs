@@ -4,6 +4,7 @@
 //! Exit status: 0 success, 1 error, 2 usage error (clap), 3 a verification found damage.
 
 mod audit;
+mod backup;
 mod bench;
 mod cli;
 mod collect;
@@ -204,6 +205,7 @@ async fn dispatch(api: &Api, command: Command, out: &Output) -> Result<(), Error
             MetricsCommand::Collect(_) => {}
         },
         Command::Audit(cmd) => audit::dispatch(api, cmd, out).await?,
+        Command::Backup(cmd) => backup::dispatch(api, cmd, out).await?,
         // Handled in run(): the daemon owns the Api; the others need no repository.
         Command::Serve(_) | Command::Grafana(_) | Command::Bench(_) => {}
     }

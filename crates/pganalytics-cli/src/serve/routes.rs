@@ -13,8 +13,11 @@ use axum::{Json, Router};
 use pganalytics_core::api::{
     Api, AuditActivityRequest, AuditCheckpointInfo, AuditEvent, AuditEventId, AuditLogRequest,
     AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProblem, AuditVerification,
-    AuditVerifyRequest, Empty, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest,
-    RepoStatus, ServerSummary, SnapshotResult, VersionInfo,
+    AuditVerifyRequest, BackupArchiveInfo, BackupDetail, BackupId, BackupListRequest,
+    BackupProblem, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary,
+    BackupVerification, BackupVerifyRequest, Empty, JobId, JobState, JobStatus, MetricsReport,
+    MetricsShowRequest, MetricsSnapshotRequest, RepoStatus, RestoreSummary, ServerSummary,
+    SnapshotResult, VersionInfo,
 };
 use pganalytics_core::audit::{Actor, Caller, Source};
 use pganalytics_core::{Error, ErrorCode};
@@ -29,10 +32,14 @@ type AppState = Arc<Api>;
 #[openapi(
     info(title = "pgAnalytics daemon API", description = "Headless pgAnalytics: the same core as the desktop app and the CLI."),
     paths(healthz, version, servers, repository, metrics_snapshot, metrics_show, prometheus_metrics,
-        audit_logs, audit_show, audit_verify, audit_activity, audit_log_event),
+        audit_logs, audit_show, audit_verify, audit_activity, audit_log_event,
+        backups, backup_show, backup_trigger, backup_verify, backup_restore, job_status),
     components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport,
         AuditPage, AuditEvent, AuditOutcome, AuditVerifyRequest, AuditVerification, AuditProblem,
         AuditCheckpointInfo, AuditLogRequest, AuditLogged,
+        BackupSummary, BackupStatus, BackupDetail, BackupArchiveInfo, RestoreSummary,
+        BackupRunRequest, BackupVerifyBody, BackupRestoreBody, BackupVerification, BackupProblem,
+        JobId, JobStatus, JobState,
         pganalytics_core::Error, pganalytics_core::ErrorCode)),
     modifiers(&BearerAuth),
 )]
@@ -73,6 +80,12 @@ pub fn router(api: AppState, registry: Registry) -> Router {
         .route("/api/v1/audit/verify", post(audit_verify))
         .route("/api/v1/audit/activity/users/{userId}", get(audit_activity))
         .route("/api/v1/audit/events", post(audit_log_event))
+        .route("/api/v1/backups", get(backups))
+        .route("/api/v1/backups/trigger", post(backup_trigger))
+        .route("/api/v1/backups/{backupId}", get(backup_show))
+        .route("/api/v1/backups/{backupId}/verify", post(backup_verify))
+        .route("/api/v1/backups/{backupId}/restore", post(backup_restore))
+        .route("/api/v1/jobs/{jobId}", get(job_status))
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_token,
@@ -375,4 +388,166 @@ async fn audit_log_event(
 ) -> Result<(StatusCode, Json<AuditLogged>), ApiError> {
     let Json(req) = body.map_err(|e| rejected("request body", e.body_text()))?;
     Ok((StatusCode::CREATED, Json(api.audit_log_event(req).await?)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BackupsQuery {
+    /// Only this registered server's backups.
+    server: Option<String>,
+    /// Include pruned (`deleted`) backups (default false).
+    include_deleted: Option<bool>,
+}
+
+/// Backups, newest first.
+#[utoipa::path(get, path = "/api/v1/backups", security(("bearer" = [])), params(BackupsQuery),
+    responses((status = 200, body = Vec<BackupSummary>), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error)))]
+async fn backups(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    query: Result<Query<BackupsQuery>, QueryRejection>,
+) -> Result<Json<Vec<BackupSummary>>, ApiError> {
+    let Query(q) = query.map_err(|e| rejected("query", e.body_text()))?;
+    Ok(Json(
+        api.backup_list(BackupListRequest {
+            server: q.server,
+            include_deleted: q.include_deleted,
+        })
+        .await?,
+    ))
+}
+
+/// One backup with its archives, keys and restores.
+#[utoipa::path(get, path = "/api/v1/backups/{backupId}", security(("bearer" = [])),
+    params(("backupId" = uuid::Uuid, Path, description = "The backup's id")),
+    responses((status = 200, body = BackupDetail), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
+async fn backup_show(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    id: Result<Path<uuid::Uuid>, PathRejection>,
+) -> Result<Json<BackupDetail>, ApiError> {
+    let Path(id) = id.map_err(|e| rejected("backup id", e.body_text()))?;
+    Ok(Json(api.backup_show(BackupId { id }).await?))
+}
+
+/// Start a full backup of a registered server into a registered storage target.
+///
+/// Answers 202 at once with the job's id; `GET /api/v1/jobs/{jobId}` reports the bytes done
+/// (and the server's estimate of the total), then the `BackupSummary` or the error. Unknown
+/// server or storage names and a missing signing key are reported by the job.
+#[utoipa::path(post, path = "/api/v1/backups/trigger", security(("bearer" = [])),
+    request_body = BackupRunRequest,
+    responses((status = 202, description = "Started; poll the job", body = JobId),
+        (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error)))]
+async fn backup_trigger(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    body: Result<Json<BackupRunRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<JobId>), ApiError> {
+    let Json(req) = body.map_err(|e| rejected("request body", e.body_text()))?;
+    Ok((StatusCode::ACCEPTED, Json(api.backup_start(req).await?)))
+}
+
+/// Body of `POST /api/v1/backups/{backupId}/verify`; `{}` or no body checks the objects only.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BackupVerifyBody {
+    /// Also restore into a temporary cluster, start it, read its catalogs, remove it, and
+    /// record the measured restore time.
+    #[serde(default)]
+    restore_test: Option<bool>,
+}
+
+/// Verify a backup: every stored object against the signed catalogue and the server's manifest.
+///
+/// Answers 202 with the job's id. The job succeeds with the `BackupVerification` whether or not
+/// the backup is intact (`intact: false` lists the damaged objects in `problems`); it fails only
+/// when verification could not run.
+#[utoipa::path(post, path = "/api/v1/backups/{backupId}/verify", security(("bearer" = [])),
+    params(("backupId" = uuid::Uuid, Path, description = "The backup's id")),
+    request_body(content = Option<BackupVerifyBody>, description = "`{\"restore_test\": true}`, or `{}` / no body"),
+    responses((status = 202, description = "Started; poll the job", body = JobId),
+        (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error)))]
+async fn backup_verify(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    id: Result<Path<uuid::Uuid>, PathRejection>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<JobId>), ApiError> {
+    let Path(id) = id.map_err(|e| rejected("backup id", e.body_text()))?;
+    // No body, `null` and `{}` all mean the default.
+    let body: BackupVerifyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        BackupVerifyBody::default()
+    } else {
+        serde_json::from_slice::<Option<BackupVerifyBody>>(&body)
+            .map_err(|e| rejected("request body", e.to_string()))?
+            .unwrap_or_default()
+    };
+    let req = BackupVerifyRequest {
+        id,
+        restore_test: body.restore_test,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(api.backup_verify_start(req).await?),
+    ))
+}
+
+/// Body of `POST /api/v1/backups/{backupId}/restore`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BackupRestoreBody {
+    /// A folder on the daemon's host, empty or absent; it becomes the restored data directory.
+    target_dir: String,
+    /// Start the restored server afterwards.
+    #[serde(default)]
+    start: Option<bool>,
+    /// Port for `start` (default: a free one).
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+/// Restore a backup into an empty folder on the daemon's host, optionally starting the server.
+///
+/// Answers 202 with the job's id; the job reports bytes restored, then the `RestoreSummary`
+/// or the error (a non-empty folder is refused).
+#[utoipa::path(post, path = "/api/v1/backups/{backupId}/restore", security(("bearer" = [])),
+    params(("backupId" = uuid::Uuid, Path, description = "The backup's id")),
+    request_body = BackupRestoreBody,
+    responses((status = 202, description = "Started; poll the job", body = JobId),
+        (status = 400, body = pganalytics_core::Error), (status = 401, body = pganalytics_core::Error)))]
+async fn backup_restore(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    id: Result<Path<uuid::Uuid>, PathRejection>,
+    body: Result<Json<BackupRestoreBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<JobId>), ApiError> {
+    let Path(id) = id.map_err(|e| rejected("backup id", e.body_text()))?;
+    let Json(body) = body.map_err(|e| rejected("request body", e.body_text()))?;
+    let req = BackupRestoreRequest {
+        id,
+        target_dir: body.target_dir,
+        start: body.start,
+        port: body.port,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(api.backup_restore_start(req).await?),
+    ))
+}
+
+/// Progress and result of a long operation started by this daemon (a backup, a verification,
+/// a restore).
+///
+/// `state` is `running` (with `done` of `total`: bytes for backups and restores; `total` is 0
+/// while unknown), then `succeeded` with the operation's response in `result`, or `failed` with
+/// the `error`. The daemon keeps the last 100 finished jobs in memory (404 after that, or after
+/// a restart).
+#[utoipa::path(get, path = "/api/v1/jobs/{jobId}", security(("bearer" = [])),
+    params(("jobId" = uuid::Uuid, Path, description = "The id a 202 answer returned")),
+    responses((status = 200, body = JobStatus), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
+async fn job_status(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    id: Result<Path<uuid::Uuid>, PathRejection>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let Path(id) = id.map_err(|e| rejected("job id", e.body_text()))?;
+    Ok(Json(api.job_status(JobId { id }).await?))
 }
