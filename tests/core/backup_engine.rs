@@ -515,11 +515,21 @@ async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
     rx.recv().await.expect("progress");
     task.abort();
     let _ = task.await;
-    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
-    let interrupted = listed
-        .iter()
-        .find(|b| b.id != first.id && b.id != second.id)
-        .unwrap();
+    // The server ends the dead session (and frees its lock) a moment after the socket closes.
+    let mut interrupted = None;
+    for _ in 0..100 {
+        let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+        let b = listed
+            .into_iter()
+            .find(|b| b.id != first.id && b.id != second.id)
+            .unwrap();
+        if b.status != BackupStatus::Running {
+            interrupted = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let interrupted = interrupted.expect("the interrupted backup is reaped");
     assert_eq!(interrupted.status, BackupStatus::Failed, "{interrupted:?}");
     assert!(interrupted
         .failure_reason

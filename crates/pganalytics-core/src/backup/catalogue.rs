@@ -42,6 +42,10 @@ pub struct Catalogue {
     pub archives: Vec<Archive>,
     /// The server's own `backup_manifest`, stored as one object encoded like the others.
     pub manifest: Object,
+    /// The WAL segments from the start to the end position (`wal/<segment>`, full segments,
+    /// the last one zero-padded), streamed alongside the data.
+    #[serde(default)]
+    pub wal: Vec<Object>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,19 +90,20 @@ pub struct Signature {
 
 impl Catalogue {
     pub fn raw_bytes(&self) -> u64 {
-        self.archives.iter().map(|a| a.raw_bytes).sum::<u64>() + self.manifest.raw_bytes
+        self.objects().map(|o| o.raw_bytes).sum()
     }
 
     pub fn stored_bytes(&self) -> u64 {
         self.objects().map(|o| o.stored_bytes).sum()
     }
 
-    /// Every object: the archives' in order, then the manifest.
+    /// Every object: the archives' in order, then the manifest, then the WAL.
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
         self.archives
             .iter()
             .flat_map(|a| a.objects.iter())
             .chain(std::iter::once(&self.manifest))
+            .chain(self.wal.iter())
     }
 
     pub fn to_bytes(&self) -> serde_json::Result<Vec<u8>> {

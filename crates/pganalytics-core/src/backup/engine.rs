@@ -1,9 +1,12 @@
 //! `backup run`: one full backup from the server to a storage target.
 
-use super::catalogue::{self, Catalogue, Encryption};
+use super::catalogue::{self, Archive, Catalogue, Encryption, Object};
 use super::codec::{sha256_hex, Codec, Compression, DataKey};
 use super::upload::{UploadSink, OBJECT_SIZE};
-use super::{keys, record, BaseBackupOptions, ReplicationConnection};
+use super::{
+    keys, record, wal_stream, BaseBackupOptions, BaseBackupResult, ConnectParams,
+    ReplicationConnection,
+};
 use crate::api::{BackupRunRequest, BackupSummary};
 use crate::audit::keys::SigningKey;
 use crate::data_dir::DataDir;
@@ -112,56 +115,51 @@ pub async fn run(
     .await?;
 
     let codec = Codec::new(compression, data_key.as_ref());
-    let mut sink = UploadSink::new(target.clone(), codec, backup_dir.clone(), progress.clone());
     let mut options = BaseBackupOptions::new(&name);
     options.fast_checkpoint = !req.spread_checkpoint.unwrap_or(false);
-    let streamed = conn.base_backup_with(&options, &mut sink).await;
-    let outcome = match streamed {
-        Ok(result) => {
-            let _ = conn.close().await;
-            match sink.finish().await {
-                Ok((archives, manifest)) => {
-                    let catalogue = Catalogue {
-                        format: catalogue::FORMAT,
-                        backup_id: id,
-                        backup_type: "full".into(),
-                        parent_backup_id: None,
-                        label: name.clone(),
-                        server_name: req.server.clone(),
-                        system_identifier: identity.system_identifier.clone(),
-                        server_version_num: result.server_version_num,
-                        timeline: result.start_timeline,
-                        wal_start_segment: segment_name(
-                            result.start_timeline,
-                            &result.start_lsn,
-                            segment_size,
-                        )?,
-                        wal_stop_segment: segment_name(
-                            result.end_timeline,
-                            &result.end_lsn,
-                            segment_size,
-                        )?,
-                        start_lsn: result.start_lsn,
-                        stop_lsn: result.end_lsn,
-                        wal_segment_size: segment_size,
-                        started_at,
-                        completed_at: chrono::Utc::now(),
-                        compression: compression.name(),
-                        encryption,
-                        object_size: OBJECT_SIZE as u64,
-                        archives,
-                        manifest,
-                    };
-                    seal(repo, &target, &backup_dir, &catalogue, &signer).await
-                }
-                Err(e) => Err(e),
-            }
+    options.include_wal = false;
+    let taken = Taking {
+        target: &target,
+        backup_dir: &backup_dir,
+        codec,
+        segment_size,
+        progress,
+    }
+    .take(conn, &params, &options)
+    .await;
+    let outcome = match taken {
+        Ok((result, archives, manifest, wal)) => {
+            let catalogue = Catalogue {
+                format: catalogue::FORMAT,
+                backup_id: id,
+                backup_type: "full".into(),
+                parent_backup_id: None,
+                label: name.clone(),
+                server_name: req.server.clone(),
+                system_identifier: identity.system_identifier.clone(),
+                server_version_num: result.server_version_num,
+                timeline: result.start_timeline,
+                wal_start_segment: segment_name(
+                    result.start_timeline,
+                    &result.start_lsn,
+                    segment_size,
+                )?,
+                wal_stop_segment: segment_name(result.end_timeline, &result.end_lsn, segment_size)?,
+                start_lsn: result.start_lsn,
+                stop_lsn: result.end_lsn,
+                wal_segment_size: segment_size,
+                started_at,
+                completed_at: chrono::Utc::now(),
+                compression: compression.name(),
+                encryption,
+                object_size: OBJECT_SIZE as u64,
+                archives,
+                manifest,
+                wal,
+            };
+            seal(repo, &target, &backup_dir, &catalogue, &signer).await
         }
-        Err(e) => {
-            drop(conn);
-            // The uploads' own error (a full disk, a store gone) is the cause when there is one.
-            Err(sink.abort().await.unwrap_or(e))
-        }
+        Err(e) => Err(e),
     };
     let result = match outcome {
         Ok(()) => record::get(repo, id).await,
@@ -180,6 +178,70 @@ pub async fn run(
     };
     lock.release().await;
     result
+}
+
+/// What streaming one backup needs.
+struct Taking<'a> {
+    target: &'a Arc<Target>,
+    backup_dir: &'a str,
+    codec: Codec,
+    segment_size: u64,
+    progress: &'a Progress,
+}
+
+type Taken = (BaseBackupResult, Vec<Archive>, Object, Vec<Object>);
+
+impl Taking<'_> {
+    /// `BASE_BACKUP` on `conn` into the upload pipeline, with the WAL streamed alongside on
+    /// a second connection; returns once every object is stored.
+    async fn take(
+        self,
+        mut conn: ReplicationConnection,
+        params: &ConnectParams,
+        options: &BaseBackupOptions,
+    ) -> Result<Taken> {
+        let wal_conn = ReplicationConnection::connect(params).await?;
+        let wal = wal_stream::start(
+            wal_conn,
+            self.target.clone(),
+            self.codec.clone(),
+            self.backup_dir.to_string(),
+            self.segment_size,
+        )
+        .await?;
+        let mut sink = UploadSink::new(
+            self.target.clone(),
+            self.codec,
+            self.backup_dir.to_string(),
+            self.progress.clone(),
+        );
+        sink.notify_start(wal.start);
+        let streamed = conn.base_backup_with(options, &mut sink).await;
+        let result = match streamed {
+            Ok(result) => result,
+            Err(e) => {
+                drop(conn);
+                wal.task.abort();
+                // The uploads' own error (a full disk, a store gone) is the cause when there
+                // is one.
+                return Err(sink.abort().await.unwrap_or(e));
+            }
+        };
+        let _ = conn.close().await;
+        let _ = wal.end.send(Some(wal_stream::parse_lsn(&result.end_lsn)?));
+        let (archives, manifest) = match sink.finish().await {
+            Ok(done) => done,
+            Err(e) => {
+                wal.task.abort();
+                return Err(e);
+            }
+        };
+        let segments = wal
+            .task
+            .await
+            .map_err(|e| Error::internal(format!("the WAL streaming task failed: {e}")))??;
+        Ok((result, archives, manifest, segments))
+    }
 }
 
 /// Store the catalogue and its signature, then record the backup as completed.

@@ -30,6 +30,7 @@ pub mod restore;
 pub mod stream;
 pub mod upload;
 pub mod verify;
+pub mod wal_stream;
 
 pub use errors::ServerError;
 pub use options::BaseBackupOptions;

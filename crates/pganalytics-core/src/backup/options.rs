@@ -28,6 +28,9 @@ pub struct BaseBackupOptions {
     pub wait_for_wal_archive: bool,
     /// Throttle the server, in kB/s (32–1048576); `None` for no limit.
     pub max_rate_kb: Option<u32>,
+    /// Put the WAL the backup needs into `base.tar` at the end (`WAL`). The engine streams it
+    /// alongside instead (a second connection), so it cannot be recycled mid-backup.
+    pub include_wal: bool,
 }
 
 impl BaseBackupOptions {
@@ -38,6 +41,7 @@ impl BaseBackupOptions {
             progress: true,
             wait_for_wal_archive: false,
             max_rate_kb: None,
+            include_wal: true,
         }
     }
 }
@@ -68,7 +72,9 @@ pub fn base_backup_command(server_version_num: u32, options: &BaseBackupOptions)
                 "spread"
             }
         ));
-        parts.push("WAL".into());
+        if options.include_wal {
+            parts.push("WAL".into());
+        }
         parts.push(format!("WAIT {}", options.wait_for_wal_archive));
         if let Some(rate) = options.max_rate_kb {
             parts.push(format!("MAX_RATE {rate}"));
@@ -86,7 +92,9 @@ pub fn base_backup_command(server_version_num: u32, options: &BaseBackupOptions)
         if options.fast_checkpoint {
             cmd.push_str(" FAST");
         }
-        cmd.push_str(" WAL");
+        if options.include_wal {
+            cmd.push_str(" WAL");
+        }
         if !options.wait_for_wal_archive {
             cmd.push_str(" NOWAIT");
         }

@@ -76,6 +76,12 @@ pub struct SystemIdentity {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// A message read where copy-both mode may begin.
+pub(crate) enum Frame {
+    CopyBoth,
+    Message(Message),
+}
+
 /// One connection in physical replication mode.
 pub struct ReplicationConnection {
     io: Box<dyn Io>,
@@ -349,6 +355,57 @@ impl ReplicationConnection {
         self.io.flush().await.map_err(|e| self.lost(&e))
     }
 
+    /// The next message, where `CopyBothResponse` (`W`, which `postgres-protocol` does not
+    /// parse) is possible: START_REPLICATION answers with it.
+    pub(crate) async fn read_frame(&mut self) -> Result<Frame> {
+        loop {
+            if let Some(header) = backend::Header::parse(&self.read_buf).map_err(io_error)? {
+                if header.tag() == b'W' {
+                    let len = header.len() as usize + 1;
+                    if self.read_buf.len() >= len {
+                        let _ = self.read_buf.split_to(len);
+                        return Ok(Frame::CopyBoth);
+                    }
+                } else {
+                    return self.read_message().await.map(Frame::Message);
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Send one CopyData message (inside START_REPLICATION's copy-both mode).
+    pub(crate) async fn send_copy_data(&mut self, payload: &[u8]) -> Result<()> {
+        frontend::CopyData::new(payload)
+            .map_err(io_error)?
+            .write(&mut self.write_buf);
+        self.flush().await
+    }
+
+    pub(crate) async fn send_copy_done(&mut self) -> Result<()> {
+        frontend::copy_done(&mut self.write_buf);
+        self.flush().await
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        let n = self
+            .io
+            .read_buf(&mut self.read_buf)
+            .await
+            .map_err(|e| self.lost(&e))?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorCode::Unreachable,
+                format!(
+                    "{} closed the replication connection unexpectedly",
+                    self.params.describe()
+                ),
+            )
+            .with_hint("read the server's log: it says why it ended the session"));
+        }
+        Ok(())
+    }
+
     /// The next message; its body is at most [`MAX_MESSAGE_LEN`].
     pub(crate) async fn read_message(&mut self) -> Result<Message> {
         loop {
@@ -368,21 +425,7 @@ impl ReplicationConnection {
             if let Some(message) = Message::parse(&mut self.read_buf).map_err(io_error)? {
                 return Ok(message);
             }
-            let n = self
-                .io
-                .read_buf(&mut self.read_buf)
-                .await
-                .map_err(|e| self.lost(&e))?;
-            if n == 0 {
-                return Err(Error::new(
-                    ErrorCode::Unreachable,
-                    format!(
-                        "{} closed the replication connection unexpectedly",
-                        self.params.describe()
-                    ),
-                )
-                .with_hint("read the server's log: it says why it ended the session"));
-            }
+            self.fill().await?;
         }
     }
 

@@ -176,12 +176,58 @@ pub async fn restore_into(
         }
         unpacked.map_err(|e| write_error(&dest, &e, total))?;
     }
+    done += restore_wal(opened, target, progress, done, total).await?;
     relink_tablespaces(target, &links)?;
     give_tree(target, &account)?;
     if tablespaces.exists() {
         give_tree(tablespaces, &account)?;
     }
     Ok((done, dirs))
+}
+
+/// Write the WAL segments streamed with the backup into `pg_wal`.
+async fn restore_wal(
+    opened: &Opened,
+    target: &Path,
+    progress: &Progress,
+    mut done: u64,
+    total: u64,
+) -> Result<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pg_wal = target.join("pg_wal");
+    std::fs::create_dir_all(&pg_wal).map_err(|e| write_error(&pg_wal, &e, total))?;
+    let start = done;
+    let mut fetch = Prefetch::new(opened, opened.catalogue.wal.clone());
+    while let Some((object, fetched)) = fetch.next().await {
+        let bytes = match fetched {
+            Ok(b) => b,
+            Err(Ok(problem)) => return Err(download::damaged(&problem)),
+            Err(Err(e)) => return Err(e),
+        };
+        let name = object
+            .key
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let path = pg_wal.join(&name);
+        let len = bytes.len() as u64;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            f.write_all(&bytes)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the WAL write task failed: {e}")))?
+        .map_err(|e| write_error(&pg_wal, &e, total))?;
+        done += len;
+        progress.report(done, Some(total));
+    }
+    Ok(done - start)
 }
 
 fn create_dir(dir: &Path, account: &ServerAccount) -> Result<()> {

@@ -92,6 +92,9 @@ pub trait BackupSink: Send {
     fn manifest_data(&mut self, bytes: &[u8]) -> impl Future<Output = Result<()>> + Send;
     /// Archive bytes received so far, and the server's estimate of the total.
     fn progress(&mut self, _done: u64, _total: Option<u64>) {}
+    /// The backup's start position is known (before any archive data): the WAL from there on
+    /// is what the backup needs.
+    fn backup_started(&mut self, _start_lsn: &str, _timeline: u32) {}
 }
 
 /// The end-of-archive marker of a tar file: two zero blocks of 512 bytes.
@@ -233,6 +236,7 @@ impl<S: BackupSink> Exchange<'_, S> {
             .ok_or_else(|| Error::internal("BASE_BACKUP sent a position without a timeline"))?;
         if !self.start_seen {
             self.start_seen = true;
+            self.sink.backup_started(&lsn, tli);
             self.result.start_lsn = lsn;
             self.result.start_timeline = tli;
         } else {

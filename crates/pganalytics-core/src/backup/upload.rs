@@ -23,15 +23,23 @@ pub const OBJECT_SIZE: usize = 8 * 1024 * 1024;
 /// Objects being encoded or stored at once: two cores compress while a third object uploads.
 pub const UPLOADS: usize = 3;
 
-/// A stored object and its archive (`None`: the manifest).
-type Stored = (Option<usize>, Object);
+/// What an object is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The archive at this index.
+    Archive(usize),
+    Manifest,
+    Wal,
+}
 
-struct Job {
-    /// Index into the archives; `None` for the manifest.
-    archive: Option<usize>,
-    sequence: u64,
-    key: String,
-    raw: Vec<u8>,
+/// A stored object and what it is part of.
+type Stored = (Part, Object);
+
+pub struct Job {
+    pub part: Part,
+    pub sequence: u64,
+    pub key: String,
+    pub raw: Vec<u8>,
 }
 
 /// Where the archive stream goes.
@@ -46,6 +54,8 @@ pub struct UploadSink {
     tx: Option<mpsc::Sender<Job>>,
     uploads: tokio::task::JoinHandle<Result<Vec<Stored>>>,
     progress: Progress,
+    /// Tells the WAL streamer where the backup starts.
+    wal_start: Option<tokio::sync::oneshot::Sender<(String, u32)>>,
 }
 
 impl UploadSink {
@@ -64,12 +74,18 @@ impl UploadSink {
             tx: Some(tx),
             uploads,
             progress,
+            wal_start: None,
         }
     }
 
-    async fn send(&mut self, archive: Option<usize>, key: String, raw: Vec<u8>) -> Result<()> {
+    /// Send the backup's start position to the WAL streamer when the server gives it.
+    pub fn notify_start(&mut self, tx: tokio::sync::oneshot::Sender<(String, u32)>) {
+        self.wal_start = Some(tx);
+    }
+
+    async fn send(&mut self, part: Part, key: String, raw: Vec<u8>) -> Result<()> {
         let job = Job {
-            archive,
+            part,
             sequence: self.sequence,
             key,
             raw,
@@ -105,7 +121,7 @@ impl UploadSink {
         );
         self.chunk_in_archive += 1;
         let raw = std::mem::replace(&mut self.buf, Vec::with_capacity(OBJECT_SIZE));
-        self.send(Some(index), key, raw).await
+        self.send(Part::Archive(index), key, raw).await
     }
 
     /// Store the last object and the manifest, wait for every upload; the archives with their
@@ -114,17 +130,18 @@ impl UploadSink {
         self.flush_object().await?;
         let manifest = std::mem::take(&mut self.manifest);
         let key = format!("{}backup_manifest", self.backup_dir);
-        self.send(None, key, manifest).await?;
+        self.send(Part::Manifest, key, manifest).await?;
         self.tx = None;
         let results = match (&mut self.uploads).await {
             Ok(r) => r?,
             Err(e) => return Err(Error::internal(format!("the upload task failed: {e}"))),
         };
         let mut manifest = None;
-        for (archive, object) in results {
-            match archive {
-                Some(i) => self.archives[i].objects.push(object),
-                None => manifest = Some(object),
+        for (part, object) in results {
+            match part {
+                Part::Archive(i) => self.archives[i].objects.push(object),
+                Part::Manifest => manifest = Some(object),
+                Part::Wal => {}
             }
         }
         for a in &mut self.archives {
@@ -191,6 +208,12 @@ impl BackupSink for UploadSink {
     fn progress(&mut self, done: u64, total: Option<u64>) {
         self.progress.report(done, total);
     }
+
+    fn backup_started(&mut self, start_lsn: &str, timeline: u32) {
+        if let Some(tx) = self.wal_start.take() {
+            let _ = tx.send((start_lsn.to_string(), timeline));
+        }
+    }
 }
 
 async fn run_uploads(
@@ -218,13 +241,9 @@ fn joined(r: std::result::Result<Result<Stored>, tokio::task::JoinError>) -> Res
     r.map_err(|e| Error::internal(format!("an upload task failed: {e}")))?
 }
 
-async fn store(
-    target: Arc<Target>,
-    codec: Arc<Codec>,
-    job: Job,
-) -> Result<(Option<usize>, Object)> {
+pub async fn store(target: Arc<Target>, codec: Arc<Codec>, job: Job) -> Result<Stored> {
     let Job {
-        archive,
+        part,
         sequence,
         key,
         raw,
@@ -266,7 +285,7 @@ async fn store(
         }
     }
     Ok((
-        archive,
+        part,
         Object {
             key,
             sequence,

@@ -4,9 +4,11 @@
 //! `--restore-test` then restores into a temporary folder, starts the server, reads its
 //! catalogs, stops it and removes it; the measured time is the backup's `rto_seconds`.
 
+use super::catalogue::Catalogue;
 use super::download::{self, ChannelReader, Opened, Prefetch};
 use super::engine::Progress;
 use super::record;
+use super::wal_stream;
 use crate::api::{BackupProblem, BackupVerification, BackupVerifyRequest};
 use crate::audit::keys::VerifyingKey;
 use crate::data_dir::DataDir;
@@ -220,9 +222,53 @@ async fn check_objects(
             Err(_) => {}
         }
     }
+    let mut fetch = Prefetch::new(opened, opened.catalogue.wal.clone());
+    while let Some((object, fetched)) = fetch.next().await {
+        report.objects_checked += 1;
+        done += object.stored_bytes;
+        report.bytes_checked += object.stored_bytes;
+        progress.report(done, Some(total));
+        match fetched {
+            Ok(bytes) if bytes.len() as u64 != opened.catalogue.wal_segment_size => {
+                report.problems.push(BackupProblem {
+                    object: object.key.clone(),
+                    problem: "size_mismatch".into(),
+                    detail: format!("a WAL segment of {} bytes", bytes.len()),
+                })
+            }
+            Ok(_) => {}
+            Err(Ok(p)) => report.problems.push(p),
+            Err(Err(e)) => return Err(e),
+        }
+    }
+    wal_coverage(&opened.catalogue, report)?;
     if let Some(manifest) = manifest {
         if report.problems.is_empty() {
             compare(&manifest, &seen, report);
+        }
+    }
+    Ok(())
+}
+
+/// Every segment from the one holding the start position to the one holding the last byte
+/// before the end position must be in the catalogue.
+fn wal_coverage(catalogue: &Catalogue, report: &mut BackupVerification) -> Result<()> {
+    let size = catalogue.wal_segment_size.max(1);
+    let first = wal_stream::parse_lsn(&catalogue.start_lsn)? / size;
+    let last = wal_stream::parse_lsn(&catalogue.stop_lsn)?.saturating_sub(1) / size;
+    let have: std::collections::HashSet<&str> = catalogue
+        .wal
+        .iter()
+        .filter_map(|o| o.key.rsplit('/').next())
+        .collect();
+    for segno in first..=last {
+        let name = wal_stream::segment_file_name(catalogue.timeline, segno, size);
+        if !have.contains(name.as_str()) {
+            report.problems.push(BackupProblem {
+                object: format!("wal/{name}"),
+                problem: "missing".into(),
+                detail: "a WAL segment the backup needs is not in its catalogue".into(),
+            });
         }
     }
     Ok(())
