@@ -4,6 +4,7 @@
 //! [`Api::dispatch`], so the desktop app has no behaviour of its own. The repository (the
 //! embedded cluster, whose first start runs initdb) opens in the background: the window renders
 //! at once, and `rpc` calls wait until the repository is ready or report why it could not open.
+//! The one plugin is the dialog plugin, for native folder pickers (the Restore wizard).
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
@@ -171,6 +172,8 @@ fn main() {
     };
 
     let app = tauri::Builder::default()
+        // The Restore wizard's "Choose…" (a native folder dialog; the capability allows `open`).
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![rpc, startup_status, bench_mark])
         .setup(move |app| {
             shell.start_opening();

@@ -11,6 +11,7 @@
 //! under `scripts/with-keyring`.
 
 mod audit;
+mod backup;
 mod procs;
 mod webdriver;
 

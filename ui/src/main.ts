@@ -6,7 +6,9 @@ import { errorTitle } from "./errors";
 import { benchMark, call, startupStatus, toCoreError } from "./ipc";
 import { PLANNED, renderPlanned } from "./panels/planned";
 import { renderAudit } from "./panels/audit";
+import { renderBackups } from "./panels/backups";
 import { renderCharts } from "./panels/charts";
+import { renderRestore } from "./panels/restore";
 import { renderServers } from "./panels/servers";
 
 benchMark("script_started");
@@ -21,6 +23,8 @@ const ROUTES: Route[] = [
   { key: "servers", label: "Servers", render: renderServers },
   { key: "charts", label: "Engine charts", render: renderCharts },
   { key: "audit", label: "Audit log", render: renderAudit },
+  { key: "backups", label: "Backups", render: renderBackups },
+  { key: "restore", label: "Restore", render: renderRestore },
   ...Object.entries(PLANNED).map(([key, panel]) => ({
     key,
     label: panel.title,

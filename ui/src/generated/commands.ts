@@ -21,6 +21,19 @@ import type { AuditRetentionSetRequest } from "./AuditRetentionSetRequest";
 import type { AuditStatus } from "./AuditStatus";
 import type { AuditVerification } from "./AuditVerification";
 import type { AuditVerifyRequest } from "./AuditVerifyRequest";
+import type { BackupDetail } from "./BackupDetail";
+import type { BackupId } from "./BackupId";
+import type { BackupKeyInfo } from "./BackupKeyInfo";
+import type { BackupKeygenRequest } from "./BackupKeygenRequest";
+import type { BackupListRequest } from "./BackupListRequest";
+import type { BackupPruneRequest } from "./BackupPruneRequest";
+import type { BackupPruneResult } from "./BackupPruneResult";
+import type { BackupRestoreRequest } from "./BackupRestoreRequest";
+import type { BackupRunRequest } from "./BackupRunRequest";
+import type { BackupStatus } from "./BackupStatus";
+import type { BackupSummary } from "./BackupSummary";
+import type { BackupVerification } from "./BackupVerification";
+import type { BackupVerifyRequest } from "./BackupVerifyRequest";
 import type { CreatedToken } from "./CreatedToken";
 import type { Empty } from "./Empty";
 import type { EngineCharts } from "./EngineCharts";
@@ -34,6 +47,7 @@ import type { MetricsShowRequest } from "./MetricsShowRequest";
 import type { MetricsSnapshotRequest } from "./MetricsSnapshotRequest";
 import type { PruneResult } from "./PruneResult";
 import type { RepoStatus } from "./RepoStatus";
+import type { RestoreSummary } from "./RestoreSummary";
 import type { ServerAddRequest } from "./ServerAddRequest";
 import type { ServerCheck } from "./ServerCheck";
 import type { ServerName } from "./ServerName";
@@ -49,7 +63,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupKeyInfo, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -116,4 +130,24 @@ export interface Commands {
   audit_retention_set: { request: AuditRetentionSetRequest; response: AuditRetentionPolicy };
   /** Seal and delete audit events older than the retention policy allows. */
   audit_retention_apply: { request: AuditRetentionApplyRequest; response: AuditRetentionResult };
+  /** Create the key that wraps each encrypted backup's data key (keyring or a file). */
+  backup_keygen: { request: BackupKeygenRequest; response: BackupKeyInfo };
+  /** Take a full physical backup of a server into a storage target; returns when done. */
+  backup_run: { request: BackupRunRequest; response: BackupSummary };
+  /** Start a backup as a job (progress in bytes); read it with `job_status`. */
+  backup_start: { request: BackupRunRequest; response: JobId };
+  /** Backups, newest first. */
+  backup_list: { request: BackupListRequest; response: Array<BackupSummary> };
+  /** One backup with its catalogue and restores. */
+  backup_show: { request: BackupId; response: BackupDetail };
+  /** Check every object against the signed catalogue and the server's manifest. */
+  backup_verify: { request: BackupVerifyRequest; response: BackupVerification };
+  /** Start verification as a job. */
+  backup_verify_start: { request: BackupVerifyRequest; response: JobId };
+  /** Restore a backup into an empty folder, optionally starting the server. */
+  backup_restore: { request: BackupRestoreRequest; response: RestoreSummary };
+  /** Start a restore as a job. */
+  backup_restore_start: { request: BackupRestoreRequest; response: JobId };
+  /** Remove expired backups of a server (never the last good one). */
+  backup_prune: { request: BackupPruneRequest; response: BackupPruneResult };
 }

@@ -11,25 +11,6 @@ export interface PlannedPanel {
 }
 
 export const PLANNED: Record<string, PlannedPanel> = {
-  backups: {
-    title: "Backups",
-    release: "0.4",
-    summary: "Full physical backups over the replication protocol, compressed, encrypted and checksummed.",
-    items: [
-      "Storage on a local folder or NFS, Amazon S3, Google Cloud Storage or Azure Blob",
-      "zstd compression, AES-256-GCM encryption, SHA-256 manifest",
-      "Verify a backup without restoring it; prune by retention policy",
-    ],
-  },
-  restore: {
-    title: "Restore",
-    release: "0.4 (full restore), 0.5 (point in time)",
-    summary: "A wizard that restores a backup into a new data directory, step by step.",
-    items: [
-      "Pick a backup, check it, choose the target folder, restore",
-      "Later: recover to a point in time from archived WAL",
-    ],
-  },
   reports: {
     title: "Compliance reports",
     release: "0.5",
