@@ -61,6 +61,12 @@ function isAbsolute(path: string): boolean {
   return path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith("\\\\");
 }
 
+/** How to start a restored copy by hand the way the core's "start" does (port of your choice). */
+function startCommand(dir: string): string {
+  const quoted = `'${dir.replace(/'/g, "'\\''")}'`;
+  return `pg_ctl -D ${quoted} -l ${quoted}/pganalytics-start.log -o "-p PORT -c listen_addresses=127.0.0.1 -c archive_mode=off" start`;
+}
+
 /** `17` from 170004 (the binaries a backup needs are those of its major version). */
 function major(versionNum: number): number {
   return Math.floor(versionNum / 10000);
@@ -410,7 +416,9 @@ export function renderRestore(container: HTMLElement): void {
         h(
           "dd",
           { "data-testid": "restore-confirm-start" },
-          wizard.start ? `the restored server is started on ${port}` : `the server is not started (start it with pg_ctl -D ${wizard.target} start)`,
+          wizard.start
+            ? `the restored server is started on ${port}, listening on 127.0.0.1 only, with WAL archiving off`
+            : "the server is not started (the result shows the command that starts it safely)",
         ),
         // Point-in-time recovery (release 0.5, its own issue): a "Recover to" step between
         // 3 and 4 will choose a time, LSN or named restore point from archived WAL, add it to
@@ -543,7 +551,13 @@ export function renderRestore(container: HTMLElement): void {
                 `running on port ${r.started_port}`,
                 h("div", { class: "mono muted" }, `psql -h 127.0.0.1 -p ${r.started_port}`),
               )
-            : h("dd", { "data-testid": "restore-result-not-started" }, "not started", h("div", { class: "mono muted" }, `pg_ctl -D ${r.target_dir ?? wizard.target} start`)),
+            : h(
+                "dd",
+                { "data-testid": "restore-result-not-started" },
+                "not started; as the PostgreSQL account:",
+                h("div", { class: "mono muted wrap" }, startCommand(r.target_dir ?? wizard.target)),
+                h("div", { class: "muted small" }, "archive_mode=off: the copy has the original's archive_command and must never archive into the original's archive."),
+              ),
           h("dt", {}, "From backup"),
           h("dd", { class: "mono" }, `${b.id} (${b.server ?? "?"}, ${when(b.started_at)})`),
         ),
