@@ -197,7 +197,7 @@ async fn round_trip(major: u32) {
     }
     let files = manifest["Files"].as_array().expect("Files");
     assert!(files.iter().any(|f| f["Path"] == "PG_VERSION"));
-    assert!(files.iter().all(|f| f["Checksum-Algorithm"] == "SHA256"));
+    assert!(files.iter().all(|f| f["Checksum-Algorithm"] == "CRC32C"));
     assert_eq!(result.manifest_bytes as usize, sink.manifest.len());
 
     // Restore: extract, place the tablespace, start, compare.

@@ -688,3 +688,29 @@ async fn full_disk_during_restore_is_said_and_cleaned_up() {
         .restores;
     assert_eq!(restores[0].status, "failed");
 }
+
+/// The backup key in the OS keyring: one entry per installation, so two installations of one
+/// OS user each get their own; a second keygen in one installation is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn keyring_backup_keys_are_per_installation() {
+    let repo = pganalytics_testkit::pg(15).await.unwrap();
+    let (first, _d1) = api_on(&repo).await;
+    let (second, _d2) = api_on(&repo).await;
+    let a = first
+        .backup_keygen(BackupKeygenRequest::default())
+        .await
+        .expect("keygen in the keyring");
+    let b = second
+        .backup_keygen(BackupKeygenRequest::default())
+        .await
+        .expect("a second installation's keygen");
+    assert!(a.location.starts_with("keyring entry"), "{a:?}");
+    assert_ne!(a.location, b.location);
+    assert_ne!(a.fingerprint, b.fingerprint);
+    let err = first
+        .backup_keygen(BackupKeygenRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::AlreadyExists);
+    assert!(err.message.contains(&a.fingerprint), "{err}");
+}

@@ -32,9 +32,10 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupConfig {
-    /// The key that wraps each backup's data key is in this file (mode 0600); else, once
-    /// created, in the OS keyring.
+    /// The key that wraps each backup's data key is in this file (mode 0600)...
     pub key_file: Option<PathBuf>,
+    /// ...or in this OS keyring entry (one per installation).
+    pub keyring_entry: Option<String>,
 }
 
 /// `[audit]` in config.toml: written by `pganalytics audit keygen`.

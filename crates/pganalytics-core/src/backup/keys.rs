@@ -1,5 +1,6 @@
 //! The backup encryption key: 32 random bytes in the OS keyring (entry
-//! `backup-encryption-key`) or in a 0600 file the user names. It never encrypts data itself:
+//! `backup-encryption-key:<uuid>`, one per installation, named in config.toml) or in a 0600
+//! file the user names. It never encrypts data itself:
 //! each backup gets a fresh data key, and only that key *wrapped* (AES-256-GCM) under this one
 //! is stored, in the backup's catalogue. Losing this key makes encrypted backups unreadable.
 
@@ -15,7 +16,6 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-const KEYRING_ACCOUNT: &str = "backup-encryption-key";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// The key-encryption key.
@@ -114,14 +114,22 @@ pub async fn load(data_dir: &DataDir) -> Result<BackupKey> {
                 })?;
             (text, path.display().to_string())
         }
-        None => match crate::secrets::get(KEYRING_ACCOUNT).await? {
-            Some(text) => (Zeroizing::new(text), "keyring".to_string()),
-            None => {
-                return Err(
-                    Error::not_found("there is no backup encryption key").with_hint(keygen_hint())
-                )
+        None => {
+            let missing =
+                || Error::not_found("there is no backup encryption key").with_hint(keygen_hint());
+            let Some(account) = &config.backup.keyring_entry else {
+                return Err(missing());
+            };
+            match crate::secrets::get(account).await? {
+                Some(text) => (Zeroizing::new(text), format!("keyring entry `{account}`")),
+                None => {
+                    return Err(Error::not_found(format!(
+                        "the keyring entry `{account}` that held the backup encryption key is gone"
+                    ))
+                    .with_hint("put the key back into that entry from your key backup"))
+                }
             }
-        },
+        }
     };
     let bytes = Zeroizing::new(B64.decode(text.trim()).map_err(|_| {
         Error::invalid_input(format!(
@@ -179,25 +187,24 @@ pub async fn keygen(data_dir: &DataDir, req: &BackupKeygenRequest) -> Result<Bac
             .await
             .map_err(|e| Error::internal(format!("key file task failed: {e}")))??;
             config.backup.key_file = Some(path.clone());
+            config.backup.keyring_entry = None;
             path.display().to_string()
         }
         None => {
-            crate::secrets::set(KEYRING_ACCOUNT, &text)
-                .await
-                .map_err(|e| {
-                    if e.code != ErrorCode::KeyringUnavailable {
-                        return e;
-                    }
-                    Error::new(
-                        ErrorCode::KeyringUnavailable,
-                        "no OS keyring can hold the backup encryption key",
-                    )
-                    .with_hint(
-                        "keep it in a file instead: `pganalytics backup keygen --key-file FILE`",
-                    )
-                })?;
+            let account = format!("backup-encryption-key:{}", uuid::Uuid::new_v4());
+            crate::secrets::set(&account, &text).await.map_err(|e| {
+                if e.code != ErrorCode::KeyringUnavailable {
+                    return e;
+                }
+                Error::new(
+                    ErrorCode::KeyringUnavailable,
+                    "no OS keyring can hold the backup encryption key",
+                )
+                .with_hint("keep it in a file instead: `pganalytics backup keygen --key-file FILE`")
+            })?;
             config.backup.key_file = None;
-            "keyring".to_string()
+            config.backup.keyring_entry = Some(account.clone());
+            format!("keyring entry `{account}`")
         }
     };
     data_dir.save_config(&config)?;

@@ -44,20 +44,38 @@ pub async fn restore(
     let server = opened.summary.server.clone().unwrap_or_default();
     let id = record::restore_started(repo, req.id, &server, &req.target_dir).await?;
     let started = Instant::now();
-    let outcome = async {
-        let (bytes, dirs) = restore_into(&opened, &target, &tablespaces, progress).await?;
-        let port = if req.start.unwrap_or(false) {
-            let major = opened.catalogue.server_version_num / 10_000;
-            Some(start(&target, major, req.port).await?)
-        } else {
-            None
-        };
-        Ok::<_, Error>((bytes, dirs, port))
-    }
-    .await;
+    let outcome = restore_into(&opened, &target, &tablespaces, progress).await;
     let ms = started.elapsed().as_millis() as i64;
     match outcome {
-        Ok(done) => record::restore_finished(repo, id, Ok(done), ms).await,
+        Ok((bytes, dirs)) => {
+            if !req.start.unwrap_or(false) {
+                return record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await;
+            }
+            // The restore is complete whatever happens next: a server that does not start
+            // (a port in use, missing binaries) leaves the restored folder in place.
+            let major = opened.catalogue.server_version_num / 10_000;
+            match start(&target, major, req.port).await {
+                Ok(port) => {
+                    let ms = started.elapsed().as_millis() as i64;
+                    record::restore_finished(repo, id, Ok((bytes, dirs, Some(port))), ms).await
+                }
+                Err(e) => {
+                    record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await?;
+                    Err(Error::new(
+                        e.code,
+                        format!(
+                            "the backup is restored in {}, but the server did not start: {}",
+                            target.display(),
+                            e.message
+                        ),
+                    )
+                    .with_hint(
+                        e.hint
+                            .unwrap_or_else(|| "start it yourself with pg_ctl".into()),
+                    ))
+                }
+            }
+        }
         Err(e) => {
             remove_contents(&target);
             if tablespaces.exists() {
@@ -230,8 +248,10 @@ async fn restore_wal(
     Ok(done - start)
 }
 
+/// Create (or take over an empty) folder: mode 0700 and owned by the server's account, as
+/// PostgreSQL demands of a data folder.
 fn create_dir(dir: &Path, account: &ServerAccount) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -239,6 +259,8 @@ fn create_dir(dir: &Path, account: &ServerAccount) -> Result<()> {
             .create(dir)
             .map_err(|e| write_error(dir, &e, 0))?;
     }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| write_error(dir, &e, 0))?;
     account.own(dir)
 }
 
