@@ -801,3 +801,96 @@ async fn daemon_triggers_verifies_and_restores_backups_as_jobs() {
     assert_eq!(e["actor_name"], "backups", "{page}");
     assert_eq!(e["source"], "api", "{page}");
 }
+
+/// `kill -9` of `backup run` mid-way: the backup is listed as failed (interrupted), its
+/// partial objects have no catalogue, prune removes them, and the next backup is good.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_backup_is_never_listed_as_good() {
+    let s = Setup::new(16).await;
+    let pool = s.src.pool("postgres").await.unwrap();
+    sqlx::query(
+        "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS v FROM generate_series(1, 600000) g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let sysid = s.sysid().await;
+    let backups = s.store.join(&sysid).join("backups");
+    let mut child = s
+        .env
+        .command()
+        .args([
+            "backup",
+            "run",
+            "--server",
+            "src",
+            "--storage",
+            "local",
+            "--compress",
+            "none",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until a few objects of base.tar are stored, then SIGKILL.
+    let mut partial = None;
+    for _ in 0..600 {
+        let objects: Vec<String> = files_under(&backups)
+            .into_iter()
+            .filter(|f| f.contains("/data/base/"))
+            .collect();
+        if objects.len() >= 3 {
+            partial = objects
+                .first()
+                .map(|f| f.split('/').next().unwrap().to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id = partial.expect("the backup stored objects before the kill");
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished: {status:?}");
+    assert!(
+        !backups.join(&id).join("catalogue.json").exists(),
+        "no catalogue for a killed backup"
+    );
+
+    // The server notices the dead session within moments; until then the row is running.
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = s.env.run(&["backup", "list", "--json"]).ok().json();
+        if listed[0]["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["status"], "failed", "{listed}");
+    assert!(listed[0]["failure_reason"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+    let verify = s.env.run(&["backup", "verify", &id]);
+    assert_exit(&verify, 1, &["failed, not completed"]);
+
+    let pruned = s
+        .env
+        .run(&["backup", "prune", "--server", "src", "--json"])
+        .ok()
+        .json();
+    assert_eq!(pruned["removed"][0]["id"], id.as_str(), "{pruned}");
+    assert!(
+        is_empty_or_absent(&backups.join(&id)),
+        "partial objects removed"
+    );
+
+    let good = s
+        .env
+        .run(&["backup", "run", "--server", "src", "--storage", "local"])
+        .ok();
+    let good_id = good.stdout.trim().to_string();
+    s.env.run(&["backup", "verify", &good_id]).ok();
+}
