@@ -392,12 +392,14 @@ async fn backup_run_list_show_verify_restore_prune() {
     assert_exit(&run, 3, &["data/base/00000000", "hint:"]);
     assert!(is_empty_or_absent(&damaged_target));
 
-    // Prune: --dry-run lists the older backup and removes nothing.
-    let encrypted_dir = s.backup_dir(&encrypted_id).await;
-    let objects = files_under(&encrypted_dir);
+    // Prune. The newest backup (plain) is damaged: the newest *good* one is the older
+    // encrypted backup, which no rule removes; --keep-full 1 therefore removes nothing.
+    let plain_dir = s.backup_dir(&plain_id).await;
+    let objects = files_under(&plain_dir);
     assert!(objects.iter().any(|f| f == "catalogue.json"), "{objects:?}");
     let dry = env
         .run(&[
+            "--json",
             "backup",
             "prune",
             "--server",
@@ -407,13 +409,27 @@ async fn backup_run_list_show_verify_restore_prune() {
             "--dry-run",
         ])
         .ok()
+        .json();
+    assert_eq!(dry["removed"], json!([]), "{dry}");
+    // --keep-days 0: the damaged one goes; a dry run first lists it and removes nothing.
+    let dry = env
+        .run(&[
+            "backup",
+            "prune",
+            "--server",
+            "src",
+            "--keep-days",
+            "0",
+            "--dry-run",
+        ])
+        .ok()
         .stdout;
     assert!(
-        dry.contains("would remove 1") && dry.contains(&encrypted_id),
+        dry.contains("would remove 1") && dry.contains(&plain_id),
         "{dry}"
     );
-    assert!(!dry.contains(&plain_id), "{dry}");
-    assert_eq!(files_under(&encrypted_dir), objects);
+    assert!(!dry.contains(&encrypted_id), "{dry}");
+    assert_eq!(files_under(&plain_dir), objects);
     let list = env.run(&["--json", "backup", "list"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 2);
 
@@ -424,24 +440,20 @@ async fn backup_run_list_show_verify_restore_prune() {
             "prune",
             "--server",
             "src",
-            "--keep-full",
-            "1",
+            "--keep-days",
+            "0",
         ])
         .ok()
         .json();
     assert_eq!(pruned["dry_run"], false);
-    assert_eq!(
-        pruned["removed"][0]["id"],
-        encrypted_id.as_str(),
-        "{pruned}"
-    );
+    assert_eq!(pruned["removed"][0]["id"], plain_id.as_str(), "{pruned}");
     assert_eq!(
         pruned["removed"][0]["objects_removed"].as_u64(),
         Some(objects.len() as u64),
         "{pruned}"
     );
     assert_eq!(pruned["kept"], 1);
-    assert!(files_under(&encrypted_dir).is_empty());
+    assert!(files_under(&plain_dir).is_empty());
     let list = env.run(&["--json", "backup", "list"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 1);
     let all = env.run(&["--json", "backup", "list", "--all"]).ok().json();
@@ -450,7 +462,7 @@ async fn backup_run_list_show_verify_restore_prune() {
         all.as_array()
             .unwrap()
             .iter()
-            .any(|b| b["id"] == encrypted_id.as_str() && b["status"] == "deleted"),
+            .any(|b| b["id"] == plain_id.as_str() && b["status"] == "deleted"),
         "{all}"
     );
     // The newest good backup is never pruned.

@@ -78,7 +78,7 @@ impl Api {
     ) -> Result<BackupVerification> {
         let event =
             NewEvent::new("backup.verified", "verify", "backup").resource(req.id.to_string());
-        let public_key = self.audit.signing_key().await.map(|k| k.verifying_key());
+        let public_key = self.audit.public_key(&self.data_dir, None).await;
         let result = crate::backup::verify::verify(
             &self.repo,
             &self.data_dir,
@@ -125,7 +125,7 @@ impl Api {
     ) -> Result<RestoreSummary> {
         let event =
             NewEvent::new("backup.restored", "restore", "backup").resource(req.id.to_string());
-        let public_key = self.audit.signing_key().await.map(|k| k.verifying_key());
+        let public_key = self.audit.public_key(&self.data_dir, None).await;
         let result = crate::backup::restore::restore(
             &self.repo,
             &self.data_dir,

@@ -190,6 +190,14 @@ impl Writer {
         let gate = self.gate.clone();
         tokio::spawn(async move {
             let _turn = gate.lock().await;
+            if pool.is_closed() {
+                // The process closed after a later flush's checkpoint (which ran first) sealed
+                // everything this one would have: nothing is left to do.
+                for done in waiters {
+                    let _ = done.send(Ok(()));
+                }
+                return;
+            }
             let result = async {
                 let mut conn = pool.acquire().await?;
                 sealer.checkpoint(&mut conn, None).await

@@ -28,7 +28,7 @@ pub struct Catalogue {
     pub timeline: u32,
     pub start_lsn: String,
     pub stop_lsn: String,
-    /// The WAL segments the backup needs to be consistent (inside `base.tar`'s pg_wal).
+    /// The first and last WAL segments the backup needs to be consistent (see `wal`).
     pub wal_start_segment: String,
     pub wal_stop_segment: String,
     pub wal_segment_size: u64,

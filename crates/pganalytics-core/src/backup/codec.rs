@@ -1,7 +1,8 @@
 //! How one object of a backup is stored: the raw bytes (a piece of a tar archive, or the
-//! server's manifest) compressed with zstd, then encrypted and authenticated with AES-256-GCM
-//! under the backup's data key, then hashed with SHA-256 (so `verify` can check an object
-//! without the key).
+//! server's manifest, or a WAL segment) compressed with zstd, then encrypted and
+//! authenticated with AES-256-GCM under the backup's data key, then hashed with SHA-256 (so a
+//! changed object is named before any key is needed; decrypting it, to check its tag and the
+//! files inside, needs the key).
 //!
 //! The GCM nonce is the object's sequence number within the backup (unique per data key,
 //! and every backup has its own data key); the associated data is the object's key, so an

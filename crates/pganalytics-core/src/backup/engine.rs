@@ -3,10 +3,7 @@
 use super::catalogue::{self, Archive, Catalogue, Encryption, Object};
 use super::codec::{sha256_hex, Codec, Compression, DataKey};
 use super::upload::{UploadSink, OBJECT_SIZE};
-use super::{
-    keys, record, wal_stream, BaseBackupOptions, BaseBackupResult, ConnectParams,
-    ReplicationConnection,
-};
+use super::{keys, record, wal_stream, BaseBackupOptions, BaseBackupResult, ReplicationConnection};
 use crate::api::{BackupRunRequest, BackupSummary};
 use crate::audit::keys::SigningKey;
 use crate::data_dir::DataDir;
@@ -93,6 +90,18 @@ pub async fn run(
         }),
         _ => None,
     };
+    let codec = Codec::new(compression, data_key.as_ref());
+    // The WAL connection and its slot before the row: a server without a free WAL sender or
+    // slot refuses the backup before anything is recorded or written.
+    let wal_conn = ReplicationConnection::connect(&params).await?;
+    let wal = wal_stream::start(
+        wal_conn,
+        target.clone(),
+        codec.clone(),
+        backup_dir.clone(),
+        segment_size,
+    )
+    .await?;
     let lock = record::start(
         repo,
         &record::NewBackup {
@@ -114,7 +123,6 @@ pub async fn run(
     )
     .await?;
 
-    let codec = Codec::new(compression, data_key.as_ref());
     let mut options = BaseBackupOptions::new(&name);
     options.fast_checkpoint = !req.spread_checkpoint.unwrap_or(false);
     options.include_wal = false;
@@ -122,10 +130,9 @@ pub async fn run(
         target: &target,
         backup_dir: &backup_dir,
         codec,
-        segment_size,
         progress,
     }
-    .take(conn, &params, &options)
+    .take(conn, wal, &options)
     .await;
     let outcome = match taken {
         Ok((result, archives, manifest, wal)) => {
@@ -185,7 +192,6 @@ struct Taking<'a> {
     target: &'a Arc<Target>,
     backup_dir: &'a str,
     codec: Codec,
-    segment_size: u64,
     progress: &'a Progress,
 }
 
@@ -197,18 +203,9 @@ impl Taking<'_> {
     async fn take(
         self,
         mut conn: ReplicationConnection,
-        params: &ConnectParams,
+        wal: wal_stream::WalStreamer,
         options: &BaseBackupOptions,
     ) -> Result<Taken> {
-        let wal_conn = ReplicationConnection::connect(params).await?;
-        let wal = wal_stream::start(
-            wal_conn,
-            self.target.clone(),
-            self.codec.clone(),
-            self.backup_dir.to_string(),
-            self.segment_size,
-        )
-        .await?;
         let mut sink = UploadSink::new(
             self.target.clone(),
             self.codec,

@@ -93,7 +93,13 @@ pub(crate) fn map_server_error(err: &ServerError, peer: &Peer<'_>, doing: &str) 
                 "set `wal_level = replica` in postgresql.conf and restart the server",
             )
         }
+        // The WAL of a backup is streamed through a temporary replication slot.
+        "55000" if lower.contains("max_replication_slots") => Error::new(ErrorCode::InvalidInput, what)
+            .with_hint("a backup holds a temporary replication slot while it runs: set `max_replication_slots = 10` in postgresql.conf and restart the server"),
         "55000" => Error::new(ErrorCode::InvalidInput, what),
+        // configuration_limit_exceeded: every replication slot is taken.
+        "53400" => Error::new(ErrorCode::InvalidInput, what)
+            .with_hint("every replication slot is in use: raise `max_replication_slots` and restart, or drop slots nobody uses (`SELECT slot_name, active FROM pg_replication_slots`)"),
         // cannot_connect_now (starting up, shutting down, recovery not ready) and admin shutdown.
         "57P03" | "57P01" | "57P02" | "57P05" => Error::new(ErrorCode::Unreachable, what)
             .with_hint("the server is starting, stopping or in recovery; try again once it accepts connections"),
@@ -168,5 +174,21 @@ mod tests {
         );
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.hint.unwrap().contains("wal_level = replica"));
+
+        let e = map_server_error(
+            &err("53400", "all replication slots are in use"),
+            &peer(),
+            "CREATE_REPLICATION_SLOT",
+        );
+        assert!(e.hint.unwrap().contains("max_replication_slots"));
+        let e = map_server_error(
+            &err(
+                "55000",
+                "replication slots can only be used if max_replication_slots > 0",
+            ),
+            &peer(),
+            "CREATE_REPLICATION_SLOT",
+        );
+        assert!(e.hint.unwrap().contains("max_replication_slots = 10"));
     }
 }

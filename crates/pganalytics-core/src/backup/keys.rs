@@ -98,6 +98,16 @@ pub async fn load(data_dir: &DataDir) -> Result<BackupKey> {
     let config = data_dir.load_config()?;
     let (text, location) = match &config.backup.key_file {
         Some(path) => {
+            if !path.exists() {
+                return Err(Error::not_found(format!(
+                    "the backup encryption key file {} does not exist",
+                    path.display()
+                ))
+                .with_hint(format!(
+                    "put the key file back from your key backup, or {}",
+                    keygen_hint()
+                )));
+            }
             let p = path.clone();
             let text = tokio::task::spawn_blocking(move || crate::audit::keys::read_key_file(&p))
                 .await
@@ -154,6 +164,17 @@ pub async fn keygen(data_dir: &DataDir, req: &BackupKeygenRequest) -> Result<Bac
     let mut config = data_dir.load_config()?;
     let replace = req.replace.unwrap_or(false);
     if !replace {
+        let configured = config.backup.key_file.is_some() || config.backup.keyring_entry.is_some();
+        match load(data_dir).await {
+            Err(e) if configured => {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("a backup encryption key is configured but cannot be read: {}", e.message),
+                )
+                .with_hint("put it back from your key backup; pass --replace only if backups made with it may become unreadable"))
+            }
+            _ => {}
+        }
         if let Ok(existing) = load(data_dir).await {
             return Err(Error::new(
                 ErrorCode::AlreadyExists,

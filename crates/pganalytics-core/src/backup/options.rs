@@ -24,7 +24,7 @@ pub struct BaseBackupOptions {
     /// Ask the server to estimate sizes first (one more scan of the data folder), so
     /// progress has a total.
     pub progress: bool,
-    /// Do not wait for the WAL to be archived at the end (the WAL is in the archive anyway).
+    /// Wait for the WAL to be archived at the end (no: the backup streams its own WAL).
     pub wait_for_wal_archive: bool,
     /// Throttle the server, in kB/s (32–1048576); `None` for no limit.
     pub max_rate_kb: Option<u32>,

@@ -1,8 +1,9 @@
 //! `backup prune`: remove a server's expired backups — their objects, then mark the row
 //! `deleted` (the row stays as history). Completed backups go when they are beyond the newest
 //! `--keep-full N` or older than `--keep-days D` (default: each backup's own
-//! `retention_days`); failed ones (their partial objects) always go. The newest completed
-//! backup is never removed, whatever the options say.
+//! `retention_days`); failed ones (their partial objects) always go. The newest good backup
+//! — completed and not found damaged by its last verification (else the newest completed) —
+//! is never removed, whatever the options say.
 
 use super::record;
 use crate::api::{BackupPruneRequest, BackupPruneResult, BackupStatus, PrunedBackup};
@@ -25,6 +26,14 @@ pub async fn prune(repo: &Repository, req: &BackupPruneRequest) -> Result<Backup
     )
     .await?;
     let now = chrono::Utc::now();
+    let completed = |b: &&crate::api::BackupSummary| b.status == BackupStatus::Completed;
+    let damaged = |b: &&crate::api::BackupSummary| b.verified_at.is_some() && !b.verified;
+    let protected = all
+        .iter()
+        .filter(completed)
+        .find(|b| !damaged(b))
+        .or_else(|| all.iter().find(completed))
+        .map(|b| b.id);
     let mut removed = Vec::new();
     let mut kept = 0;
     let mut completed_seen = 0u32;
@@ -42,7 +51,7 @@ pub async fn prune(repo: &Repository, req: &BackupPruneRequest) -> Result<Backup
                     .keep_days
                     .map(|d| d as f64)
                     .unwrap_or(b.retention_days as f64);
-                if completed_seen == 1 {
+                if Some(b.id) == protected {
                     None // the newest good backup stays
                 } else if req.keep_full.is_some_and(|n| completed_seen > n) {
                     Some(format!(

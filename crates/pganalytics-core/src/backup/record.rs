@@ -133,12 +133,12 @@ pub async fn complete(
         .collect();
     let archives = serde_json::to_value(archives)
         .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE backup_metadata SET backup_status = 'completed', source_size_bytes = $2,
              compressed_size_bytes = $3, compression_ratio = $4::float8::numeric, checksum = $5,
              completed_at = $6, start_lsn = $7::pg_lsn, stop_lsn = $8::pg_lsn, timeline_id = $9,
              wal_start_segment = $10, wal_stop_segment = $11, archives = $12, signed_by = $13
-         WHERE id = $1",
+         WHERE id = $1 AND backup_status = 'running'",
     )
     .bind(catalogue.backup_id)
     .bind(raw)
@@ -155,6 +155,13 @@ pub async fn complete(
     .bind(signed_by)
     .execute(repo.pool())
     .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::internal(format!(
+            "backup {} was no longer running when it completed (marked failed meanwhile?); it is not recorded as good",
+            catalogue.backup_id
+        ))
+        .with_hint("run the backup again; `backup prune` removes the objects of this one"));
+    }
     Ok(())
 }
 

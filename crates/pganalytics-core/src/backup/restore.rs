@@ -38,7 +38,9 @@ pub async fn restore(
         Err(Err(e)) => return Err(e),
     };
     let tablespaces = tablespace_root(&target);
-    if opened.catalogue.archives.len() > 1 {
+    // Only a backup with tablespaces uses (and may clean up) the folder beside the target.
+    let has_tablespaces = opened.catalogue.archives.len() > 1;
+    if has_tablespaces {
         check_target(&tablespaces)?;
     }
     let server = opened.summary.server.clone().unwrap_or_default();
@@ -78,7 +80,7 @@ pub async fn restore(
         }
         Err(e) => {
             remove_contents(&target);
-            if tablespaces.exists() {
+            if has_tablespaces && tablespaces.exists() {
                 remove_contents(&tablespaces);
                 let _ = std::fs::remove_dir(&tablespaces);
             }
@@ -363,6 +365,7 @@ pub async fn start(pgdata: &Path, major: u32, port: Option<u16>) -> Result<u16> 
         }
         None => crate::cluster::free_port()?,
     };
+    write_missing_config(pgdata, &account)?;
     let log = pgdata.join("pganalytics-start.log");
     let mut pg_ctl = account.command(bins.tool("pg_ctl"));
     pg_ctl
@@ -390,6 +393,36 @@ pub async fn start(pgdata: &Path, major: u32, port: Option<u16>) -> Result<u16> 
         .with_hint("read the server log above"));
     }
     Ok(port)
+}
+
+/// A server whose configuration lived outside its data folder (Debian's /etc/postgresql)
+/// restores without it; it cannot start that way. Write minimal files where they are missing
+/// (local connections by peer, TCP by password), never over existing ones.
+fn write_missing_config(pgdata: &Path, account: &ServerAccount) -> Result<()> {
+    let files = [
+        (
+            "postgresql.conf",
+            "# Written by pgAnalytics: the backed-up server kept its configuration outside its
+# data folder. Put its settings here before using this copy for real.
+",
+        ),
+        (
+            "pg_hba.conf",
+            "# Written by pgAnalytics (the backed-up server kept pg_hba.conf elsewhere).
+local all all peer
+host all all 127.0.0.1/32 scram-sha-256
+",
+        ),
+        ("pg_ident.conf", ""),
+    ];
+    for (name, text) in files {
+        let path = pgdata.join(name);
+        if !path.exists() {
+            std::fs::write(&path, text).map_err(|e| write_error(pgdata, &e, 0))?;
+            std::os::unix::fs::lchown(&path, Some(account.uid), Some(account.gid)).ok();
+        }
+    }
+    Ok(())
 }
 
 /// Fast shutdown of a server started by [`start`].

@@ -127,10 +127,16 @@ impl UploadSink {
     /// Store the last object and the manifest, wait for every upload; the archives with their
     /// objects in order, and the manifest's object.
     pub async fn finish(mut self) -> Result<(Vec<Archive>, Object)> {
-        self.flush_object().await?;
         let manifest = std::mem::take(&mut self.manifest);
         let key = format!("{}backup_manifest", self.backup_dir);
-        self.send(Part::Manifest, key, manifest).await?;
+        let sent = match self.flush_object().await {
+            Ok(()) => self.send(Part::Manifest, key, manifest).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            // The uploads stopped first: their error says why.
+            return Err(self.abort().await.unwrap_or(e));
+        }
         self.tx = None;
         let results = match (&mut self.uploads).await {
             Ok(r) => r?,

@@ -214,6 +214,15 @@ pub async fn replication_params(
         None
     };
     let resolved = dsn::parse(&server.dsn)?.resolve(&dsn::process_env)?;
+    if let Some(mode @ ("require" | "verify-ca" | "verify-full")) = resolved.get("sslmode") {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "the DSN of `{name}` demands TLS (sslmode={mode}), and the backup engine's replication connection has no TLS yet"
+            ),
+        )
+        .with_hint("register the server for backups with a DSN over its unix socket or a trusted network (sslmode=prefer or disable); nothing was sent unencrypted"));
+    }
     let host = resolved.hostaddr().unwrap_or(resolved.host()).to_string();
     let mut params = crate::backup::ConnectParams::new(host, resolved.port(), resolved.user());
     params.password = resolved.effective_password(password.as_deref());

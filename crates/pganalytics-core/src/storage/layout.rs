@@ -8,6 +8,8 @@
 //!     backups/<backup_id>/                     one backup (UUID of its backup_metadata row)
 //!       data/<tablespace>/<nnnnnnnn>           archive stream cut into chunks (zstd, AES-GCM)
 //!       backup_manifest                        the server's own manifest
+//!       wal/<segment>                          the WAL from the backup's start to its end,
+//!                                              streamed alongside (zstd, AES-GCM)
 //!       catalogue.json                         catalogue: objects, sizes, SHA-256, LSNs,
 //!                                              timeline, WAL range; written last: a backup
 //!                                              without it is incomplete

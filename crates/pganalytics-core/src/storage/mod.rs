@@ -138,7 +138,7 @@ pub async fn open_by_id(repo: &Repository, id: uuid::Uuid) -> Result<(StorageTar
     let Some(row) = row else {
         return Err(
             Error::not_found(format!("the storage target {id} is no longer registered")).with_hint(
-                "register the target again with `pganalytics storage add` under its old URL",
+                "its backups are still in the store but this installation cannot reach them; docs/DISASTER_RECOVERY.md shows how to read a backup by hand",
             ),
         );
     };
@@ -274,7 +274,8 @@ pub async fn add(repo: &Repository, req: StorageAddRequest) -> Result<StorageTar
 pub async fn remove(repo: &Repository, name: &str) -> Result<StorageTarget> {
     let target = find(repo, name).await?;
     let used: bool = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM backup_metadata WHERE storage_target_id = $1)
+        "SELECT EXISTS (SELECT 1 FROM backup_metadata WHERE storage_target_id = $1
+                                                   AND backup_status <> 'deleted')
              OR EXISTS (SELECT 1 FROM backup_schedule WHERE storage_target_id = $1)",
     )
     .bind(target.id)
@@ -287,6 +288,14 @@ pub async fn remove(repo: &Repository, name: &str) -> Result<StorageTarget> {
         ))
         .with_hint("prune its backups and remove its schedules first"));
     }
+    // Pruned backups stay as history; their destination_path still names the URL.
+    sqlx::query(
+        "UPDATE backup_metadata SET storage_target_id = NULL
+         WHERE storage_target_id = $1 AND backup_status = 'deleted'",
+    )
+    .bind(target.id)
+    .execute(repo.pool())
+    .await?;
     sqlx::query("DELETE FROM storage_targets WHERE id = $1")
         .bind(target.id)
         .execute(repo.pool())
