@@ -37,6 +37,7 @@ async fn fingerprint(pool: &sqlx::PgPool) -> Vec<(String, String)> {
         "pgbench_history",
         "toasted",
         "elsewhere",
+        "noise",
     ] {
         let md5: Option<String> = sqlx::query_scalar(&format!(
             "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
@@ -81,6 +82,10 @@ async fn source(major: u32) -> (TestCluster, sqlx::PgPool) {
         "CREATE TABLE toasted AS SELECT g AS id, (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400)) AS body FROM generate_series(1, 200) g".into(),
         format!("INSERT INTO toasted VALUES (0, '{MARKER}')"),
         "CREATE UNLOGGED TABLE scratch AS SELECT g FROM generate_series(1, 1000) g".into(),
+        // ~30 MB of incompressible bytes, stored as they are (no TOAST compression).
+        "CREATE TABLE noise (id int, b bytea)".into(),
+        "ALTER TABLE noise ALTER b SET STORAGE EXTERNAL".into(),
+        "INSERT INTO noise SELECT r.n, (SELECT decode(string_agg(md5(random()::text || r.n || s.i), ''), 'hex') FROM generate_series(1, 48000) AS s(i)) FROM generate_series(1, 40) AS r(n)".into(),
         "SELECT lo_from_bytea(0, convert_to(repeat('large object ', 50000), 'UTF8'))".into(),
         "INSERT INTO pgbench_history SELECT 1, 1, g, g, now() FROM generate_series(1, 500) g".into(),
     ] {
@@ -232,8 +237,15 @@ async fn round_trip(major: u32, store: Store) {
     );
     assert!(detail.wal_start_segment.is_some() && detail.key_fingerprint.is_some());
 
-    // Stored objects hold no plaintext of the marker row.
+    // Stored objects hold no plaintext of the marker row; the incompressible table went into
+    // objects stored without compression.
     if let Some(folder) = &folder {
+        let catalogue = files_under(folder)
+            .into_iter()
+            .find(|f| f.ends_with("catalogue.json"))
+            .unwrap();
+        let text = std::fs::read_to_string(catalogue).unwrap();
+        assert!(text.contains("\"uncompressed\": true"), "{text}");
         let files = files_under(folder);
         assert!(files.len() > 4, "{files:?}");
         for f in files {

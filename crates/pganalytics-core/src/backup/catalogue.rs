@@ -75,6 +75,9 @@ pub struct Object {
     /// The GCM nonce's sequence number (unique within the backup).
     pub sequence: u64,
     pub raw_bytes: u64,
+    /// Stored without compression (zstd would not shrink it), whatever the backup's setting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncompressed: bool,
     pub stored_bytes: u64,
     pub sha256: String,
 }

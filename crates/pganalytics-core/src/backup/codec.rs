@@ -85,6 +85,28 @@ impl fmt::Debug for Codec {
 pub struct Encoded {
     pub bytes: Vec<u8>,
     pub sha256: String,
+    /// Stored without compression although the backup compresses: zstd would not shrink it.
+    pub uncompressed: bool,
+}
+
+/// Samples taken to decide whether an object is worth compressing.
+const SAMPLES: usize = 3;
+const SAMPLE_LEN: usize = 32 * 1024;
+
+/// Already-compressed or random data (TOAST-compressed values, encrypted columns, images)
+/// costs zstd about a CPU-second per GB for nothing: sample the start, middle and end, and
+/// skip compression when none of them shrinks by 5 %.
+fn incompressible(raw: &[u8], level: i32) -> bool {
+    if raw.len() < SAMPLES * SAMPLE_LEN * 2 {
+        return false;
+    }
+    let step = (raw.len() - SAMPLE_LEN) / (SAMPLES - 1);
+    (0..SAMPLES).all(|i| {
+        let sample = &raw[i * step..i * step + SAMPLE_LEN];
+        zstd::bulk::compress(sample, level)
+            .map(|c| c.len() * 100 > sample.len() * 95)
+            .unwrap_or(false)
+    })
 }
 
 /// Why stored bytes could not be turned back into the raw bytes.
@@ -134,8 +156,10 @@ impl Codec {
     pub fn encode(&self, raw: &[u8], sequence: u64, key: &str) -> std::io::Result<Encoded> {
         let compressed = match self.compression {
             Compression::None => None,
+            Compression::Zstd(level) if incompressible(raw, level) => None,
             Compression::Zstd(level) => Some(zstd::bulk::compress(raw, level)?),
         };
+        let uncompressed = compressed.is_none() && self.compression != Compression::None;
         let plain = compressed.as_deref().unwrap_or(raw);
         let bytes = match &self.cipher {
             Some(cipher) => cipher
@@ -153,16 +177,22 @@ impl Codec {
             },
         };
         let sha256 = sha256_hex(&bytes);
-        Ok(Encoded { bytes, sha256 })
+        Ok(Encoded {
+            bytes,
+            sha256,
+            uncompressed,
+        })
     }
 
-    /// Stored bytes → raw bytes; `raw_len` (from the catalogue) bounds decompression.
+    /// Stored bytes → raw bytes; `raw_len` (from the catalogue) bounds decompression;
+    /// `uncompressed` is the object's flag from the catalogue.
     pub fn decode(
         &self,
         stored: &[u8],
         sequence: u64,
         key: &str,
         raw_len: usize,
+        uncompressed: bool,
     ) -> Result<Vec<u8>, DecodeError> {
         let decrypted;
         let plain: &[u8] = match &self.cipher {
@@ -181,6 +211,7 @@ impl Codec {
             None => stored,
         };
         let raw = match self.compression {
+            _ if uncompressed => plain.to_vec(),
             Compression::None => plain.to_vec(),
             Compression::Zstd(_) => zstd::bulk::decompress(plain, raw_len)
                 .map_err(|e| DecodeError::Decompression(e.to_string()))?,
@@ -208,27 +239,52 @@ mod tests {
             .collect();
         let enc = codec.encode(&raw, 7, "a/b").unwrap();
         assert!(enc.bytes.len() < raw.len());
-        assert_eq!(codec.decode(&enc.bytes, 7, "a/b", raw.len()).unwrap(), raw);
+        assert_eq!(
+            codec
+                .decode(&enc.bytes, 7, "a/b", raw.len(), false)
+                .unwrap(),
+            raw
+        );
+        assert!(!enc.uncompressed);
         // Moved object (other key or position) and a flipped bit fail authentication.
         assert_eq!(
-            codec.decode(&enc.bytes, 7, "a/c", raw.len()),
+            codec.decode(&enc.bytes, 7, "a/c", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         assert_eq!(
-            codec.decode(&enc.bytes, 8, "a/b", raw.len()),
+            codec.decode(&enc.bytes, 8, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         let mut flipped = enc.bytes.clone();
         flipped[10] ^= 1;
         assert_eq!(
-            codec.decode(&flipped, 7, "a/b", raw.len()),
+            codec.decode(&flipped, 7, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         let other = Codec::new(Compression::Zstd(3), Some(&DataKey::generate()));
         assert_eq!(
-            other.decode(&enc.bytes, 7, "a/b", raw.len()),
+            other.decode(&enc.bytes, 7, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
+    }
+
+    #[test]
+    fn random_data_is_stored_uncompressed() {
+        use rand::RngCore;
+        let key = DataKey::generate();
+        let codec = Codec::new(Compression::Zstd(1), Some(&key));
+        let mut raw = vec![0u8; 1 << 20];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let enc = codec.encode(&raw, 1, "k").unwrap();
+        assert!(enc.uncompressed);
+        assert_eq!(enc.bytes.len(), raw.len() + 16, "ciphertext and tag only");
+        assert_eq!(
+            codec.decode(&enc.bytes, 1, "k", raw.len(), true).unwrap(),
+            raw
+        );
+        // Random bytes with a compressible middle part are still compressed.
+        raw[300_000..800_000].fill(b'x');
+        assert!(!codec.encode(&raw, 2, "k").unwrap().uncompressed);
     }
 
     #[test]

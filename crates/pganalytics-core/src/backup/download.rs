@@ -213,6 +213,7 @@ async fn fetch(target: Arc<Target>, codec: Arc<Codec>, object: Object) -> Fetche
                 object.sequence,
                 &object.key,
                 object.raw_bytes as usize,
+                object.uncompressed,
             )
             .map_err(|e| {
                 let kind = match e {

@@ -296,6 +296,7 @@ pub async fn store(target: Arc<Target>, codec: Arc<Codec>, job: Job) -> Result<S
             key,
             sequence,
             raw_bytes,
+            uncompressed: encoded.uncompressed,
             stored_bytes,
             sha256: encoded.sha256,
         },
