@@ -726,3 +726,69 @@ async fn keyring_backup_keys_are_per_installation() {
     assert_eq!(err.code, ErrorCode::AlreadyExists);
     assert!(err.message.contains(&a.fingerprint), "{err}");
 }
+
+/// A DSN that demands TLS is refused for backups (the replication client has none yet)
+/// instead of silently connecting in the clear.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_only_dsn_is_refused_not_downgraded() {
+    let src = pganalytics_testkit::pg(15).await.unwrap();
+    let (api, dir) = api_on(&src).await;
+    api.audit_keygen(AuditKeygenRequest {
+        algorithm: Some("ed25519".into()),
+        key_file: Some(dir.path().join("signing.pem").display().to_string()),
+        checkpoints: None,
+    })
+    .await
+    .unwrap();
+    api.server_add(ServerAddRequest {
+        name: "src".into(),
+        dsn: format!("{} sslmode=require", src.dsn("postgres")),
+        skip_check: Some(true),
+    })
+    .await
+    .unwrap();
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let err = api.backup_run(run_req(false, "zstd")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+    assert!(err.message.contains("sslmode=require"), "{err}");
+    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+    assert!(listed.is_empty(), "nothing recorded: {listed:?}");
+}
+
+/// A server whose configuration lived outside its data folder (Debian's /etc layout) is
+/// restored without it; `--start` writes minimal files where they are missing and starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn restored_copy_without_configuration_files_still_starts() {
+    let (src, _pool) = source(14).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let backup = api.backup_run(run_req(false, "zstd")).await.unwrap();
+    let target = dir.path().join("copy");
+    api.backup_restore(BackupRestoreRequest {
+        id: backup.id,
+        target_dir: target.display().to_string(),
+        start: None,
+        port: None,
+    })
+    .await
+    .unwrap();
+    for f in [
+        "postgresql.conf",
+        "pg_hba.conf",
+        "pg_ident.conf",
+        "postgresql.auto.conf",
+    ] {
+        let _ = std::fs::remove_file(target.join(f));
+    }
+    let port = pganalytics_core::backup::restore::start(&target, 14, None)
+        .await
+        .expect("starts with the written minimal configuration");
+    assert!(std::fs::read_to_string(target.join("postgresql.conf"))
+        .unwrap()
+        .contains("pgAnalytics"));
+    // Started means pg_ctl -w saw it accept connections; it listens where we said.
+    assert!(target.join(format!(".s.PGSQL.{port}")).exists());
+    pganalytics_core::backup::restore::stop(&target, 14)
+        .await
+        .unwrap();
+}
