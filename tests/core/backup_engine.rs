@@ -555,6 +555,7 @@ async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
             keep_full: Some(1),
             keep_days: None,
             dry_run: Some(true),
+            only: None,
         })
         .await
         .unwrap();
@@ -565,16 +566,33 @@ async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
     assert_eq!(gone, expect);
     let before = files_under(&folder).len();
     assert!(before > 0);
+    // Confirming only part of a dry run's list removes only that part; the newest good
+    // backup stays even when named.
+    let partial = api
+        .backup_prune(BackupPruneRequest {
+            server: "src".into(),
+            keep_full: Some(1),
+            keep_days: None,
+            dry_run: None,
+            only: Some(vec![interrupted.id, second.id]),
+        })
+        .await
+        .unwrap();
+    let removed: Vec<_> = partial.removed.iter().map(|r| r.id).collect();
+    assert_eq!(removed, vec![interrupted.id]);
+    assert_eq!(partial.kept, 2);
     let pruned = api
         .backup_prune(BackupPruneRequest {
             server: "src".into(),
             keep_full: Some(1),
             keep_days: None,
             dry_run: None,
+            only: None,
         })
         .await
         .unwrap();
-    assert_eq!(pruned.removed.len(), 2);
+    let removed: Vec<_> = pruned.removed.iter().map(|r| r.id).collect();
+    assert_eq!(removed, vec![first.id]);
     assert_eq!(pruned.kept, 1);
     assert!(files_under(&folder).len() < before);
     assert!(files_under(&folder)
@@ -587,6 +605,7 @@ async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
             keep_full: None,
             keep_days: Some(0),
             dry_run: None,
+            only: None,
         })
         .await
         .unwrap();

@@ -91,6 +91,7 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
                 keep_full,
                 keep_days,
                 dry_run: Some(dry_run),
+                only: None,
             })
             .await?,
         ),

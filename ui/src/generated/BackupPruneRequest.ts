@@ -12,4 +12,9 @@ keep_days?: number,
 /**
  * List what would go without removing anything.
  */
-dry_run?: boolean, };
+dry_run?: boolean, 
+/**
+ * Remove at most these backups (the ones a dry run listed and the user confirmed); each
+ * must still qualify under the rules, so nothing unconfirmed goes.
+ */
+only?: Array<string>, };

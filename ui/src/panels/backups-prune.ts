@@ -148,7 +148,10 @@ export function pruneCard(servers: string[], initial: string | null, hooks: Prun
       request = null;
       replace(outcome);
     });
-    confirm.addEventListener("click", () => void run(req, confirm, cancel));
+    // Remove exactly what was shown: the core removes only these ids, each still qualifying.
+    const shown = { ...req, only: dry.removed.map((b) => b.id) };
+    request = shown;
+    confirm.addEventListener("click", () => void run(shown, confirm, cancel));
     replace(
       outcome,
       h(

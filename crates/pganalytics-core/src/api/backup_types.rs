@@ -284,6 +284,11 @@ pub struct BackupPruneRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub dry_run: Option<bool>,
+    /// Remove at most these backups (the ones a dry run listed and the user confirmed); each
+    /// must still qualify under the rules, so nothing unconfirmed goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub only: Option<Vec<uuid::Uuid>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

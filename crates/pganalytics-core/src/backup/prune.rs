@@ -65,8 +65,11 @@ pub async fn prune(repo: &Repository, req: &BackupPruneRequest) -> Result<Backup
                 }
             }
         };
-        let Some(reason) = reason else {
-            kept += 1;
+        let confirmed = req.only.as_ref().is_none_or(|ids| ids.contains(&b.id));
+        let Some(reason) = reason.filter(|_| confirmed) else {
+            if b.status == BackupStatus::Completed {
+                kept += 1;
+            }
             continue;
         };
         let objects_removed = if dry_run {
