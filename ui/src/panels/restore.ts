@@ -505,13 +505,19 @@ export function renderRestore(container: HTMLElement): void {
       return;
     }
     if (!watch.result) {
+      // The core keeps a complete restore whose server did not start (a port in use, missing
+      // binaries) and says so in its message: the folder is not to be changed then.
+      const message = (watch.error as { message?: string } | null)?.message ?? "";
+      const restoredNotStarted = message.includes("but the server did not start");
       page(
-        "The restore failed",
+        restoredNotStarted ? "Restored, but the server did not start" : "The restore failed",
         errorBox(watch.error, "restore-error"),
         h(
           "div",
           { class: "wizard-nav" },
-          h("button", { type: "button", class: "btn", "data-testid": "restore-retry", onclick: retry }, "‹ Change the target folder"),
+          restoredNotStarted
+            ? null
+            : h("button", { type: "button", class: "btn", "data-testid": "restore-retry", onclick: retry }, "‹ Change the target folder"),
           h("button", { type: "button", class: "btn", "data-testid": "restore-again", onclick: startOver }, "Start over"),
         ),
       );
