@@ -225,7 +225,7 @@ pub async fn replication_params(
     }
     let host = resolved.hostaddr().unwrap_or(resolved.host()).to_string();
     let mut params = crate::backup::ConnectParams::new(host, resolved.port(), resolved.user());
-    params.password = resolved.effective_password(password.as_deref());
+    params.password = resolved.replication_password(password.as_deref());
     params.application_name = "pganalytics backup".into();
     Ok((server.id, params))
 }

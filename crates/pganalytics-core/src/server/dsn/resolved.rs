@@ -246,6 +246,16 @@ impl ResolvedDsn {
     /// The password to use: `password` (from the OS keyring), else the one in the string, the
     /// service file or `PGPASSWORD`, else a matching `.pgpass` line.
     pub fn effective_password(&self, password: Option<&str>) -> Option<String> {
+        self.password_for(password, &self.dbname)
+    }
+
+    /// The same for a physical replication connection: libpq matches its `.pgpass` lines
+    /// against the database name `replication`.
+    pub fn replication_password(&self, password: Option<&str>) -> Option<String> {
+        self.password_for(password, "replication")
+    }
+
+    fn password_for(&self, password: Option<&str>, dbname: &str) -> Option<String> {
         if let Some(p) = password.filter(|p| !p.is_empty()) {
             return Some(p.to_owned());
         }
@@ -253,7 +263,7 @@ impl ResolvedDsn {
             return Some(p.clone());
         }
         let file = self.passfile.as_deref()?;
-        pgpass_lookup(file, &self.host, self.port, &self.dbname, &self.user)
+        pgpass_lookup(file, &self.host, self.port, dbname, &self.user)
     }
 
     /// sqlx options for the first host.

@@ -630,6 +630,17 @@ fn password_precedence() {
         plain.effective_password(None).as_deref(),
         Some("from-pgpass")
     );
+    // A replication connection matches lines for the database `replication`, as libpq does.
+    assert_eq!(plain.replication_password(None), None);
+    write_private(
+        &pgpass,
+        "h:5432:d:u:from-pgpass\nh:5432:replication:u:repl-pw\nlocalhost:5432:d:u:socket-pw\n",
+    );
+    assert_eq!(plain.replication_password(None).as_deref(), Some("repl-pw"));
+    assert_eq!(
+        plain.effective_password(None).as_deref(),
+        Some("from-pgpass")
+    );
 
     // The string's password wins over .pgpass.
     let with_pw = parse("host=h dbname=d user=u password=dsn")
