@@ -9,7 +9,7 @@
 //! object moved or swapped inside the store fails authentication instead of restoring into
 //! the wrong place.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -50,6 +50,9 @@ impl Compression {
         }
     }
 }
+
+/// Bytes AES-GCM appends (the authentication tag).
+pub const TAG_LEN: usize = 16;
 
 /// A per-backup AES-256 data key.
 pub struct DataKey(pub Zeroizing<[u8; 32]>);
@@ -152,36 +155,49 @@ impl Codec {
         self.cipher.is_some()
     }
 
-    /// Raw bytes → stored bytes. CPU-bound: call from a blocking thread.
-    pub fn encode(&self, raw: &[u8], sequence: u64, key: &str) -> std::io::Result<Encoded> {
+    /// Raw bytes → stored bytes. CPU-bound: call from a blocking thread. Encrypts in place
+    /// (the compressed bytes, or `raw` itself when it is stored uncompressed: give it
+    /// [`TAG_LEN`] spare capacity), so a gigabyte costs no extra allocation or copy. Returns
+    /// `raw` when it was not used up, for reuse.
+    pub fn encode(
+        &self,
+        raw: Vec<u8>,
+        sequence: u64,
+        key: &str,
+    ) -> std::io::Result<(Encoded, Option<Vec<u8>>)> {
         let compressed = match self.compression {
             Compression::None => None,
-            Compression::Zstd(level) if incompressible(raw, level) => None,
-            Compression::Zstd(level) => Some(zstd::bulk::compress(raw, level)?),
+            Compression::Zstd(level) if incompressible(&raw, level) => None,
+            Compression::Zstd(level) => {
+                let mut out =
+                    Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()) + TAG_LEN);
+                zstd::bulk::Compressor::new(level)?.compress_to_buffer(&raw[..], &mut out)?;
+                Some(out)
+            }
         };
         let uncompressed = compressed.is_none() && self.compression != Compression::None;
-        let plain = compressed.as_deref().unwrap_or(raw);
-        let bytes = match &self.cipher {
-            Some(cipher) => cipher
-                .encrypt(
-                    Nonce::from_slice(&nonce(sequence)),
-                    Payload {
-                        msg: plain,
-                        aad: key.as_bytes(),
-                    },
-                )
-                .map_err(|_| std::io::Error::other("AES-GCM encryption failed"))?,
-            None => match compressed {
-                Some(c) => c,
-                None => raw.to_vec(),
-            },
+        let (mut bytes, spare) = match compressed {
+            Some(c) => (c, Some(raw)),
+            None => (raw, None),
         };
+        if let Some(cipher) = &self.cipher {
+            cipher
+                .encrypt_in_place(
+                    Nonce::from_slice(&nonce(sequence)),
+                    key.as_bytes(),
+                    &mut bytes,
+                )
+                .map_err(|_| std::io::Error::other("AES-GCM encryption failed"))?;
+        }
         let sha256 = sha256_hex(&bytes);
-        Ok(Encoded {
-            bytes,
-            sha256,
-            uncompressed,
-        })
+        Ok((
+            Encoded {
+                bytes,
+                sha256,
+                uncompressed,
+            },
+            spare,
+        ))
     }
 
     /// Stored bytes → raw bytes; `raw_len` (from the catalogue) bounds decompression;
@@ -237,7 +253,7 @@ mod tests {
         let raw: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        let enc = codec.encode(&raw, 7, "a/b").unwrap();
+        let (enc, _) = codec.encode(raw.clone(), 7, "a/b").unwrap();
         assert!(enc.bytes.len() < raw.len());
         assert_eq!(
             codec
@@ -275,7 +291,7 @@ mod tests {
         let codec = Codec::new(Compression::Zstd(1), Some(&key));
         let mut raw = vec![0u8; 1 << 20];
         rand::rngs::OsRng.fill_bytes(&mut raw);
-        let enc = codec.encode(&raw, 1, "k").unwrap();
+        let (enc, _) = codec.encode(raw.clone(), 1, "k").unwrap();
         assert!(enc.uncompressed);
         assert_eq!(enc.bytes.len(), raw.len() + 16, "ciphertext and tag only");
         assert_eq!(
@@ -284,13 +300,13 @@ mod tests {
         );
         // Random bytes with a compressible middle part are still compressed.
         raw[300_000..800_000].fill(b'x');
-        assert!(!codec.encode(&raw, 2, "k").unwrap().uncompressed);
+        assert!(!codec.encode(raw.clone(), 2, "k").unwrap().0.uncompressed);
     }
 
     #[test]
     fn plain_and_compression_names() {
         let codec = Codec::new(Compression::None, None);
-        let enc = codec.encode(b"hello", 0, "k").unwrap();
+        let (enc, _) = codec.encode(b"hello".to_vec(), 0, "k").unwrap();
         assert_eq!(enc.bytes, b"hello");
         assert_eq!(enc.sha256, sha256_hex(b"hello"));
         assert_eq!(

@@ -9,7 +9,7 @@
 //! back) instead of growing memory.
 
 use super::catalogue::{Archive, Object};
-use super::codec::Codec;
+use super::codec::{Codec, TAG_LEN};
 use super::engine::Progress;
 use super::stream::{ArchiveInfo, BackupSink};
 use crate::error::{Error, ErrorCode, Result};
@@ -40,12 +40,46 @@ pub struct Job {
     pub sequence: u64,
     pub key: String,
     pub raw: Vec<u8>,
+    /// Where the raw buffer goes back once encoded (archive objects).
+    pub recycle: Option<Buffers>,
+}
+
+/// Object buffers handed back after encoding, so the next object reuses memory already
+/// mapped: a fresh 8 MiB buffer costs the kernel a page fault and a zeroing per 4 KiB (about
+/// a tenth of the backup's CPU when measured).
+#[derive(Clone, Default)]
+pub struct Buffers(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl Buffers {
+    /// An empty buffer for one object, with room for the GCM tag (encryption is in place).
+    pub fn take(&self) -> Vec<u8> {
+        let reused = match self.0.lock() {
+            Ok(mut pool) => pool.pop(),
+            Err(p) => p.into_inner().pop(),
+        };
+        reused.unwrap_or_else(|| Vec::with_capacity(OBJECT_SIZE + TAG_LEN))
+    }
+
+    fn give(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() < OBJECT_SIZE + TAG_LEN {
+            return;
+        }
+        buffer.clear();
+        let mut pool = match self.0.lock() {
+            Ok(pool) => pool,
+            Err(p) => p.into_inner(),
+        };
+        if pool.len() < UPLOADS + 2 {
+            pool.push(buffer);
+        }
+    }
 }
 
 /// Where the archive stream goes.
 pub struct UploadSink {
     backup_dir: String,
     buf: Vec<u8>,
+    buffers: Buffers,
     archives: Vec<Archive>,
     current: Option<usize>,
     chunk_in_archive: u32,
@@ -63,9 +97,11 @@ impl UploadSink {
     pub fn new(target: Arc<Target>, codec: Codec, backup_dir: String, progress: Progress) -> Self {
         let (tx, rx) = mpsc::channel(1);
         let uploads = tokio::spawn(run_uploads(target, Arc::new(codec), rx));
+        let buffers = Buffers::default();
         UploadSink {
             backup_dir,
-            buf: Vec::with_capacity(OBJECT_SIZE),
+            buf: buffers.take(),
+            buffers,
             archives: Vec::new(),
             current: None,
             chunk_in_archive: 0,
@@ -89,6 +125,7 @@ impl UploadSink {
             sequence: self.sequence,
             key,
             raw,
+            recycle: Some(self.buffers.clone()),
         };
         self.sequence += 1;
         let Some(tx) = &self.tx else {
@@ -120,7 +157,8 @@ impl UploadSink {
             self.backup_dir, self.chunk_in_archive
         );
         self.chunk_in_archive += 1;
-        let raw = std::mem::replace(&mut self.buf, Vec::with_capacity(OBJECT_SIZE));
+        let fresh = self.buffers.take();
+        let raw = std::mem::replace(&mut self.buf, fresh);
         self.send(Part::Archive(index), key, raw).await
     }
 
@@ -253,13 +291,17 @@ pub async fn store(target: Arc<Target>, codec: Arc<Codec>, job: Job) -> Result<S
         sequence,
         key,
         raw,
+        recycle,
     } = job;
     let raw_bytes = raw.len() as u64;
     let k = key.clone();
-    let encoded = tokio::task::spawn_blocking(move || codec.encode(&raw, sequence, &k))
+    let (encoded, spare) = tokio::task::spawn_blocking(move || codec.encode(raw, sequence, &k))
         .await
         .map_err(|e| Error::internal(format!("the encoding task failed: {e}")))?
         .map_err(|e| Error::internal(format!("encoding object {key}: {e}")))?;
+    if let (Some(buffer), Some(pool)) = (spare, recycle) {
+        pool.give(buffer);
+    }
     let stored_bytes = encoded.bytes.len() as u64;
     let write = async {
         if encoded.bytes.len() <= CHUNK_SIZE {

@@ -134,7 +134,8 @@ impl Stream {
                 }
             }
         }
-        let mut segment: Vec<u8> = Vec::with_capacity(self.segment_size as usize);
+        let mut segment: Vec<u8> =
+            Vec::with_capacity(self.segment_size as usize + super::codec::TAG_LEN);
         let mut received = from;
         let mut end: Option<u64> = None;
         loop {
@@ -187,7 +188,9 @@ impl Stream {
                         if segment.len() == self.segment_size as usize {
                             let full = std::mem::replace(
                                 &mut segment,
-                                Vec::with_capacity(self.segment_size as usize),
+                                Vec::with_capacity(
+                                    self.segment_size as usize + super::codec::TAG_LEN,
+                                ),
                             );
                             self.store_segment(segno, full).await?;
                             segno += 1;
@@ -226,6 +229,7 @@ impl Stream {
             sequence: WAL_SEQUENCE_BASE + segno,
             key: format!("{}wal/{name}", self.backup_dir),
             raw: bytes,
+            recycle: None,
         };
         self.uploads
             .spawn(store(self.target.clone(), self.codec.clone(), job));
