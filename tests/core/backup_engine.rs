@@ -811,3 +811,53 @@ async fn restored_copy_without_configuration_files_still_starts() {
         .await
         .unwrap();
 }
+
+/// A restore whose task dies mid-way is not left `running`: it is reaped as failed
+/// (interrupted), and says the folder may hold a partial restore.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupted_restore_is_reaped() {
+    let (src, _pool) = source(16).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let backup = api.backup_run(run_req(false, "none")).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let a = api.clone();
+    let target = dir.path().join("partial");
+    let req = BackupRestoreRequest {
+        id: backup.id,
+        target_dir: target.display().to_string(),
+        start: None,
+        port: None,
+    };
+    let task = tokio::spawn(async move {
+        let progress = pganalytics_core::backup::engine::Progress::new(move |done, _| {
+            if done > 4_000_000 {
+                let _ = tx.try_send(());
+            }
+        });
+        a.backup_restore_with(req, &progress).await
+    });
+    rx.recv().await.expect("progress");
+    task.abort();
+    let _ = task.await;
+    let mut last = None;
+    for _ in 0..100 {
+        let restores = api
+            .backup_show(BackupId { id: backup.id })
+            .await
+            .unwrap()
+            .restores;
+        if restores[0].status != "running" {
+            last = Some(restores[0].clone());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let reaped = last.expect("the interrupted restore is reaped");
+    assert_eq!(reaped.status, "failed");
+    assert!(reaped
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("interrupted"));
+}

@@ -66,18 +66,39 @@ pub struct NewBackup<'a> {
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Insert the `running` row and take its lock.
-pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> {
+/// Take the advisory lock of a backup or restore on a connection of its own.
+async fn lock(repo: &Repository, id: uuid::Uuid) -> Result<RunningLock> {
     let mut conn = repo.pool().acquire().await?;
-    let key = lock_key(b.id);
+    let key = lock_key(id);
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(key)
         .execute(&mut *conn)
         .await?;
-    let lock = RunningLock {
+    Ok(RunningLock {
         conn: Some(conn),
         key,
-    };
+    })
+}
+
+/// Whether nobody holds the lock of `id` (its process is gone).
+async fn lock_is_free(repo: &Repository, id: uuid::Uuid) -> Result<bool> {
+    let mut conn = repo.pool().acquire().await?;
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(lock_key(id))
+        .fetch_one(&mut *conn)
+        .await?;
+    if free {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(lock_key(id))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(free)
+}
+
+/// Insert the `running` row and take its lock.
+pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> {
+    let lock = lock(repo, b.id).await?;
     sqlx::query(
         "INSERT INTO backup_metadata (id, backup_name, backup_type, backup_status, source_database,
              compression_type, encrypted, encryption_algorithm, retention_days, destination_type,
@@ -185,16 +206,7 @@ pub async fn reap_interrupted(repo: &Repository) -> Result<u64> {
             .await?;
     let mut reaped = 0;
     for id in ids {
-        let mut conn = repo.pool().acquire().await?;
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lock_key(id))
-            .fetch_one(&mut *conn)
-            .await?;
-        if free {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(lock_key(id))
-                .execute(&mut *conn)
-                .await?;
+        if lock_is_free(repo, id).await? {
             fail(
                 repo,
                 id,
@@ -393,6 +405,7 @@ const RESTORE_COLUMNS: &str = "id, backup_id, restore_status, target_dir, tables
     started_at, completed_at, duration_ms, bytes_restored, started_port, failure_reason";
 
 pub async fn restores(repo: &Repository, backup_id: uuid::Uuid) -> Result<Vec<RestoreSummary>> {
+    reap_interrupted_restores(repo).await?;
     let rows = sqlx::query(&format!(
         "SELECT {RESTORE_COLUMNS} FROM restore_operations WHERE backup_id = $1 ORDER BY started_at DESC"
     ))
@@ -402,21 +415,48 @@ pub async fn restores(repo: &Repository, backup_id: uuid::Uuid) -> Result<Vec<Re
     rows.iter().map(restore_summary).collect()
 }
 
+/// Insert the `running` restore row and take its lock (like a backup's: a restore whose
+/// process died is found by its free lock).
 pub async fn restore_started(
     repo: &Repository,
     backup_id: uuid::Uuid,
     server_name: &str,
     target_dir: &str,
-) -> Result<uuid::Uuid> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO restore_operations (backup_id, target_database, restore_status, started_at, target_dir)
-         VALUES ($1, $2, 'running', now(), $3) RETURNING id",
+) -> Result<(uuid::Uuid, RunningLock)> {
+    let id = uuid::Uuid::new_v4();
+    let lock = lock(repo, id).await?;
+    sqlx::query(
+        "INSERT INTO restore_operations (id, backup_id, target_database, restore_status, started_at, target_dir)
+         VALUES ($1, $2, $3, 'running', now(), $4)",
     )
+    .bind(id)
     .bind(backup_id)
     .bind(server_name)
     .bind(target_dir)
-    .fetch_one(repo.pool())
-    .await?)
+    .execute(repo.pool())
+    .await?;
+    Ok((id, lock))
+}
+
+/// Mark `running` restores whose process is gone as failed.
+pub async fn reap_interrupted_restores(repo: &Repository) -> Result<()> {
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM restore_operations WHERE restore_status = 'running'")
+            .fetch_all(repo.pool())
+            .await?;
+    for id in ids {
+        if lock_is_free(repo, id).await? {
+            sqlx::query(
+                "UPDATE restore_operations SET restore_status = 'failed', completed_at = now(),
+                     failure_reason = 'interrupted: the process restoring ended before it finished; the target folder may hold a partial restore: empty it before using it'
+                 WHERE id = $1 AND restore_status = 'running'",
+            )
+            .bind(id)
+            .execute(repo.pool())
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Record how a restore ended; returns the row.

@@ -44,50 +44,55 @@ pub async fn restore(
         check_target(&tablespaces)?;
     }
     let server = opened.summary.server.clone().unwrap_or_default();
-    let id = record::restore_started(repo, req.id, &server, &req.target_dir).await?;
-    let started = Instant::now();
-    let outcome = restore_into(&opened, &target, &tablespaces, progress).await;
-    let ms = started.elapsed().as_millis() as i64;
-    match outcome {
-        Ok((bytes, dirs)) => {
-            if !req.start.unwrap_or(false) {
-                return record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await;
-            }
-            // The restore is complete whatever happens next: a server that does not start
-            // (a port in use, missing binaries) leaves the restored folder in place.
-            let major = opened.catalogue.server_version_num / 10_000;
-            match start(&target, major, req.port).await {
-                Ok(port) => {
-                    let ms = started.elapsed().as_millis() as i64;
-                    record::restore_finished(repo, id, Ok((bytes, dirs, Some(port))), ms).await
+    let (id, lock) = record::restore_started(repo, req.id, &server, &req.target_dir).await?;
+    let result = async {
+        let started = Instant::now();
+        let outcome = restore_into(&opened, &target, &tablespaces, progress).await;
+        let ms = started.elapsed().as_millis() as i64;
+        match outcome {
+            Ok((bytes, dirs)) => {
+                if !req.start.unwrap_or(false) {
+                    return record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await;
                 }
-                Err(e) => {
-                    record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await?;
-                    Err(Error::new(
-                        e.code,
-                        format!(
-                            "the backup is restored in {}, but the server did not start: {}",
-                            target.display(),
-                            e.message
-                        ),
-                    )
-                    .with_hint(
-                        e.hint
-                            .unwrap_or_else(|| "start it yourself with pg_ctl".into()),
-                    ))
+                // The restore is complete whatever happens next: a server that does not start
+                // (a port in use, missing binaries) leaves the restored folder in place.
+                let major = opened.catalogue.server_version_num / 10_000;
+                match start(&target, major, req.port).await {
+                    Ok(port) => {
+                        let ms = started.elapsed().as_millis() as i64;
+                        record::restore_finished(repo, id, Ok((bytes, dirs, Some(port))), ms).await
+                    }
+                    Err(e) => {
+                        record::restore_finished(repo, id, Ok((bytes, dirs, None)), ms).await?;
+                        Err(Error::new(
+                            e.code,
+                            format!(
+                                "the backup is restored in {}, but the server did not start: {}",
+                                target.display(),
+                                e.message
+                            ),
+                        )
+                        .with_hint(
+                            e.hint
+                                .unwrap_or_else(|| "start it yourself with pg_ctl".into()),
+                        ))
+                    }
                 }
             }
-        }
-        Err(e) => {
-            remove_contents(&target);
-            if has_tablespaces && tablespaces.exists() {
-                remove_contents(&tablespaces);
-                let _ = std::fs::remove_dir(&tablespaces);
+            Err(e) => {
+                remove_contents(&target);
+                if has_tablespaces && tablespaces.exists() {
+                    remove_contents(&tablespaces);
+                    let _ = std::fs::remove_dir(&tablespaces);
+                }
+                record::restore_finished(repo, id, Err(&e.message), ms).await?;
+                Err(e)
             }
-            record::restore_finished(repo, id, Err(&e.message), ms).await?;
-            Err(e)
         }
     }
+    .await;
+    lock.release().await;
+    result
 }
 
 /// `<target>_tablespaces`
