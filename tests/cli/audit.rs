@@ -2,7 +2,7 @@
 //! verification (exit 3 on tampering, a wrong public key), kill -9 during writing, the HTTP
 //! endpoints and what they record about their callers, and bad input.
 
-use crate::support::{Daemon, Env, Run};
+use crate::support::{assert_exit, Daemon, Env};
 use pganalytics_testkit::TestCluster;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -41,19 +41,6 @@ async fn tamper_action(cluster: &TestCluster, env: &Env, id: i64) {
         .unwrap();
     tx.commit().await.unwrap();
     pool.close().await;
-}
-
-#[track_caller]
-fn assert_exit(run: &Run, code: i32, needles: &[&str]) {
-    assert_eq!(
-        run.code, code,
-        "stdout: {}\nstderr: {}",
-        run.stdout, run.stderr
-    );
-    let all = format!("{}{}", run.stdout, run.stderr);
-    for n in needles {
-        assert!(all.contains(n), "should say `{n}`: {all}");
-    }
 }
 
 /// `audit log` prints an id; `logs`, `show` and `activity` find the event with every field;

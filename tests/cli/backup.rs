@@ -4,24 +4,11 @@
 //! their jobs. Keys live in files of the test's folder: the backup key's keyring entry is one
 //! per OS user, shared by every test.
 
-use crate::support::{Daemon, Env, Run};
+use crate::support::{assert_exit, Daemon, Env};
 use pganalytics_testkit::TestCluster;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[track_caller]
-fn assert_exit(run: &Run, code: i32, needles: &[&str]) {
-    assert_eq!(
-        run.code, code,
-        "stdout: {}\nstderr: {}",
-        run.stdout, run.stderr
-    );
-    let all = format!("{}{}", run.stdout, run.stderr);
-    for n in needles {
-        assert!(all.contains(n), "should say `{n}`: {all}");
-    }
-}
 
 /// A repository, a source server `src` with some data, a `file://` target `local` under the
 /// test's folder, and the audit signing key (backups are signed with it) in a file.

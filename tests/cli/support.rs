@@ -177,3 +177,17 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The command exited with `code` and said every one of `needles` (stdout or stderr).
+#[track_caller]
+pub fn assert_exit(run: &Run, code: i32, needles: &[&str]) {
+    assert_eq!(
+        run.code, code,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    for n in needles {
+        assert!(all.contains(n), "should say `{n}`: {all}");
+    }
+}

@@ -2,6 +2,7 @@
 //! 15+ syntax (one typed COPY stream); the backup is extracted, started and compared with
 //! its source. Setup mistakes give errors that name the fix.
 
+use crate::each_major;
 use pganalytics_core::backup::{ArchiveInfo, BackupSink, ConnectParams, ReplicationConnection};
 use pganalytics_core::cluster::{Cluster, ClusterOptions};
 use pganalytics_core::{ErrorCode, Result};
@@ -294,32 +295,7 @@ async fn round_trip(major: u32) {
     drop(restored);
 }
 
-mod round_trip {
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg13() {
-        super::round_trip(13).await
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg14() {
-        super::round_trip(14).await
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg15() {
-        super::round_trip(15).await
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg16() {
-        super::round_trip(16).await
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg17() {
-        super::round_trip(17).await
-    }
-    #[tokio::test(flavor = "multi_thread")]
-    async fn pg18() {
-        super::round_trip(18).await
-    }
-}
+each_major!(round_trip);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identify_system_over_the_unix_socket() {

@@ -197,6 +197,19 @@ fn run_req(encrypt: bool, compress: &str) -> BackupRunRequest {
     }
 }
 
+fn restore_req(id: uuid::Uuid, target: &Path, start: Option<bool>) -> BackupRestoreRequest {
+    BackupRestoreRequest {
+        id,
+        target_dir: target.display().to_string(),
+        start,
+        port: None,
+    }
+}
+
+fn verify_req(id: uuid::Uuid, restore_test: Option<bool>) -> BackupVerifyRequest {
+    BackupVerifyRequest { id, restore_test }
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -259,10 +272,7 @@ async fn round_trip(major: u32, store: Store) {
     }
 
     let verified = api
-        .backup_verify(BackupVerifyRequest {
-            id: backup.id,
-            restore_test: None,
-        })
+        .backup_verify(verify_req(backup.id, None))
         .await
         .expect("verify");
     assert!(verified.intact, "{:?}", verified.problems);
@@ -270,12 +280,7 @@ async fn round_trip(major: u32, store: Store) {
 
     let target = dir.path().join("restored");
     let restored = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: target.display().to_string(),
-            start: Some(true),
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &target, Some(true)))
         .await
         .expect("restore");
     assert_eq!(restored.status, "completed");
@@ -343,10 +348,7 @@ async fn damage_is_named_and_restore_refuses() {
     let backup = api.backup_run(run_req(true, "zstd")).await.unwrap();
 
     let tested = api
-        .backup_verify(BackupVerifyRequest {
-            id: backup.id,
-            restore_test: Some(true),
-        })
+        .backup_verify(verify_req(backup.id, Some(true)))
         .await
         .unwrap();
     assert!(tested.intact, "{:?}", tested.problems);
@@ -364,10 +366,7 @@ async fn damage_is_named_and_restore_refuses() {
     std::fs::write(&victim, bytes).unwrap();
 
     let report = api
-        .backup_verify(BackupVerifyRequest {
-            id: backup.id,
-            restore_test: None,
-        })
+        .backup_verify(verify_req(backup.id, None))
         .await
         .unwrap();
     assert!(!report.intact);
@@ -386,12 +385,7 @@ async fn damage_is_named_and_restore_refuses() {
 
     let target = dir.path().join("restored");
     let err = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: target.display().to_string(),
-            start: None,
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &target, None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::VerificationFailed, "{err}");
@@ -418,10 +412,7 @@ async fn damage_is_named_and_restore_refuses() {
         .replace("\"full\"", "\"full\" ");
     std::fs::write(&catalogue, text).unwrap();
     let report = api
-        .backup_verify(BackupVerifyRequest {
-            id: backup.id,
-            restore_test: None,
-        })
+        .backup_verify(verify_req(backup.id, None))
         .await
         .unwrap();
     assert_eq!(
@@ -443,12 +434,7 @@ async fn keys_and_targets_are_checked_first() {
     std::fs::create_dir(&busy).unwrap();
     std::fs::write(busy.join("postmaster.pid"), "1").unwrap();
     let err = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: busy.display().to_string(),
-            start: None,
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &busy, None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidInput);
@@ -466,12 +452,7 @@ async fn keys_and_targets_are_checked_first() {
     .unwrap();
     let target = dir.path().join("t1");
     let err = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: target.display().to_string(),
-            start: None,
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &target, None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::AuthenticationFailed, "{err}");
@@ -481,12 +462,7 @@ async fn keys_and_targets_are_checked_first() {
     // No key at all.
     std::fs::remove_file(dir.path().join("other.key")).unwrap();
     let err = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: target.display().to_string(),
-            start: None,
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &target, None))
         .await
         .unwrap_err();
     assert!(err.message.contains("needs the backup key"), "{err}");
@@ -611,10 +587,7 @@ async fn interrupted_backups_fail_and_prune_keeps_the_newest() {
         .unwrap();
     assert!(again.removed.is_empty());
     let verified = api
-        .backup_verify(BackupVerifyRequest {
-            id: second.id,
-            restore_test: None,
-        })
+        .backup_verify(verify_req(second.id, None))
         .await
         .unwrap();
     assert!(verified.intact);
@@ -696,12 +669,7 @@ async fn full_disk_during_restore_is_said_and_cleaned_up() {
     let _mounted = Mounted(small.clone());
     let target = small.join("pgdata");
     let err = api
-        .backup_restore(BackupRestoreRequest {
-            id: backup.id,
-            target_dir: target.display().to_string(),
-            start: None,
-            port: None,
-        })
+        .backup_restore(restore_req(backup.id, &target, None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DataDirUnusable, "{err}");
@@ -783,14 +751,9 @@ async fn restored_copy_without_configuration_files_still_starts() {
     add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
     let backup = api.backup_run(run_req(false, "zstd")).await.unwrap();
     let target = dir.path().join("copy");
-    api.backup_restore(BackupRestoreRequest {
-        id: backup.id,
-        target_dir: target.display().to_string(),
-        start: None,
-        port: None,
-    })
-    .await
-    .unwrap();
+    api.backup_restore(restore_req(backup.id, &target, None))
+        .await
+        .unwrap();
     for f in [
         "postgresql.conf",
         "pg_hba.conf",
@@ -823,12 +786,7 @@ async fn interrupted_restore_is_reaped() {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let a = api.clone();
     let target = dir.path().join("partial");
-    let req = BackupRestoreRequest {
-        id: backup.id,
-        target_dir: target.display().to_string(),
-        start: None,
-        port: None,
-    };
+    let req = restore_req(backup.id, &target, None);
     let task = tokio::spawn(async move {
         let progress = pganalytics_core::backup::engine::Progress::new(move |done, _| {
             if done > 4_000_000 {

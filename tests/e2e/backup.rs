@@ -11,9 +11,7 @@
 
 use super::procs::{self, StopClustersUnder};
 use super::webdriver::{Element, Session};
-use super::{
-    artifacts_dir, screenshot, text_of, type_into, wait_for, REPOSITORY_TIMEOUT, UI_TIMEOUT,
-};
+use super::{open_app, screenshot, text_of, type_into, wait_for, REPOSITORY_TIMEOUT, UI_TIMEOUT};
 use anyhow::{bail, ensure, Context, Result};
 use pganalytics_core::api::{Api, ApiOptions};
 use pganalytics_core::audit::Source;
@@ -170,23 +168,8 @@ async fn backups_panel_backs_up_verifies_and_restores() -> Result<()> {
 
     set_up(data_dir.path(), &source.dsn("postgres"), &store).await?;
 
-    let data_dir_str = data_dir.path().to_str().context("temp path is not UTF-8")?;
-    let log = artifacts_dir()?.join("e2e-backup-tauri-driver.log");
-    let (_driver, driver_url) = procs::tauri_driver(
-        &[
-            ("DISPLAY", display.as_str()),
-            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-            ("PGANALYTICS_DATA_DIR", data_dir_str),
-            ("PGANALYTICS_LOG", "info"),
-        ],
-        &log,
-    )?;
-    let app = env!("CARGO_BIN_EXE_pganalytics-desktop");
-    let s = wait_for("tauri-driver to accept a session", UI_TIMEOUT, || async {
-        Session::start(&driver_url, app).await.map(Some)
-    })
-    .await
-    .with_context(|| format!("see {}", log.display()))?;
+    let (_driver, s, log) =
+        open_app(&display, data_dir.path(), "e2e-backup-tauri-driver.log").await?;
 
     let result = drive(&s, &display, &store, &restored).await;
     if let Err(e) = &result {

@@ -158,6 +158,33 @@ async fn screenshot(s: &Session, display: &str, file: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// tauri-driver on `display` running the app on `data_dir` (its log in artifacts/`log_name`),
+/// and a WebDriver session to it. Keep the driver's process group alive while the session is.
+async fn open_app(
+    display: &str,
+    data_dir: &std::path::Path,
+    log_name: &str,
+) -> Result<(procs::Group, Session, PathBuf)> {
+    let data_dir = data_dir.to_str().context("temp path is not UTF-8")?;
+    let log = artifacts_dir()?.join(log_name);
+    let (driver, driver_url) = procs::tauri_driver(
+        &[
+            ("DISPLAY", display),
+            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+            ("PGANALYTICS_DATA_DIR", data_dir),
+            ("PGANALYTICS_LOG", "info"),
+        ],
+        &log,
+    )?;
+    let app = env!("CARGO_BIN_EXE_pganalytics-desktop");
+    let s = wait_for("tauri-driver to accept a session", UI_TIMEOUT, || async {
+        Session::start(&driver_url, app).await.map(Some)
+    })
+    .await
+    .with_context(|| format!("see {}", log.display()))?;
+    Ok((driver, s, log))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_panel_adds_and_checks_a_real_server() -> Result<()> {
     // Declaration order is teardown order reversed: the app goes first, then its embedded
@@ -180,24 +207,7 @@ async fn servers_panel_adds_and_checks_a_real_server() -> Result<()> {
     let (display, _xvfb) = procs::display()?;
     let data_dir = pganalytics_testkit::temp_dir()?;
     let _stop_repository = StopClustersUnder(data_dir.path().to_path_buf());
-    let data_dir_str = data_dir.path().to_str().context("temp path is not UTF-8")?;
-    let log = artifacts_dir()?.join("e2e-tauri-driver.log");
-    let (_driver, driver_url) = procs::tauri_driver(
-        &[
-            ("DISPLAY", display.as_str()),
-            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-            ("PGANALYTICS_DATA_DIR", data_dir_str),
-            ("PGANALYTICS_LOG", "info"),
-        ],
-        &log,
-    )?;
-
-    let app = env!("CARGO_BIN_EXE_pganalytics-desktop");
-    let s = wait_for("tauri-driver to accept a session", UI_TIMEOUT, || async {
-        Session::start(&driver_url, app).await.map(Some)
-    })
-    .await
-    .with_context(|| format!("see {}", log.display()))?;
+    let (_driver, s, log) = open_app(&display, data_dir.path(), "e2e-tauri-driver.log").await?;
 
     let server_pool = server.pool("postgres").await?;
     let result = drive(&s, &display, &dsn, version_num, &version, &server_pool).await;

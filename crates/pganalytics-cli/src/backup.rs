@@ -4,7 +4,7 @@
 //! is not intact, naming the first damaged object.
 
 use crate::cli::{BackupCommand, BackupRunArgs};
-use crate::output::Output;
+use crate::output::{fmt_time, opt, print_table, yes_no, Output};
 use pganalytics_core::api::{
     Api, BackupDetail, BackupId, BackupKeyInfo, BackupKeygenRequest, BackupListRequest,
     BackupProblem, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest,
@@ -12,15 +12,13 @@ use pganalytics_core::api::{
 };
 use pganalytics_core::backup::engine::Progress;
 use pganalytics_core::{Error, ErrorCode};
-use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result<(), Error> {
-    let out = Printer { json: out.json };
     match command {
-        BackupCommand::Keygen { key_file, replace } => out.key(
+        BackupCommand::Keygen { key_file, replace } => out.backup_key(
             &api.backup_keygen(BackupKeygenRequest {
                 key_file: key_file.map(|f| absolute("--key-file", f)).transpose()?,
                 replace: replace.then_some(true),
@@ -35,14 +33,14 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
             line.finish();
             out.backup_done(&result?);
         }
-        BackupCommand::List { server, all } => out.list(
+        BackupCommand::List { server, all } => out.backup_list(
             &api.backup_list(BackupListRequest {
                 server,
                 include_deleted: all.then_some(true),
             })
             .await?,
         ),
-        BackupCommand::Show { id } => out.detail(&api.backup_show(BackupId { id }).await?),
+        BackupCommand::Show { id } => out.backup_detail(&api.backup_show(BackupId { id }).await?),
         BackupCommand::Verify { id, restore_test } => {
             let line = ProgressLine::new("verify");
             let result = api
@@ -56,7 +54,7 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
                 .await;
             line.finish();
             let report = result?;
-            out.verification(&report);
+            out.backup_verification(&report);
             damaged(&report)?;
         }
         BackupCommand::Restore {
@@ -78,14 +76,14 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
                 )
                 .await;
             line.finish();
-            out.restored(&result?);
+            out.backup_restored(&result?);
         }
         BackupCommand::Prune {
             server,
             keep_full,
             keep_days,
             dry_run,
-        } => out.pruned(
+        } => out.backups_pruned(
             &api.backup_prune(BackupPruneRequest {
                 server,
                 keep_full,
@@ -294,42 +292,13 @@ fn duration(secs: f64) -> String {
     }
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
 fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(time).unwrap_or_else(|| "-".into())
+    t.map(fmt_time).unwrap_or_else(|| "-".into())
 }
 
-fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref()
-        .map(|x| x.to_string())
-        .unwrap_or_else(|| "-".into())
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
-}
-
-/// Printing of the backup commands (the `Output` conventions: aligned text, or JSON).
-struct Printer {
-    json: bool,
-}
-
-impl Printer {
-    fn print_json<T: Serialize + ?Sized>(&self, value: &T) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => println!("{text}"),
-            Err(e) => eprintln!("error: serialize output: {e}"),
-        }
-    }
-
-    fn key(&self, k: &BackupKeyInfo) {
+/// Printing of the backup commands, with `Output`'s conventions (aligned text, or JSON).
+impl Output {
+    fn backup_key(&self, k: &BackupKeyInfo) {
         if self.json {
             return self.print_json(k);
         }
@@ -361,7 +330,7 @@ impl Printer {
         );
     }
 
-    fn list(&self, list: &[BackupSummary]) {
+    fn backup_list(&self, list: &[BackupSummary]) {
         if self.json {
             return self.print_json(list);
         }
@@ -405,7 +374,7 @@ impl Printer {
         );
     }
 
-    fn detail(&self, d: &BackupDetail) {
+    fn backup_detail(&self, d: &BackupDetail) {
         if self.json {
             return self.print_json(d);
         }
@@ -453,7 +422,7 @@ impl Printer {
         println!(
             "verified:        {}",
             match (b.verified, b.verified_at) {
-                (true, Some(t)) => format!("yes, {}", time(t)),
+                (true, Some(t)) => format!("yes, {}", fmt_time(t)),
                 (true, None) => "yes".into(),
                 (false, _) => "no".into(),
             }
@@ -518,7 +487,7 @@ impl Printer {
         }
     }
 
-    fn verification(&self, v: &BackupVerification) {
+    fn backup_verification(&self, v: &BackupVerification) {
         if self.json {
             return self.print_json(v);
         }
@@ -541,7 +510,7 @@ impl Printer {
         }
     }
 
-    fn restored(&self, r: &RestoreSummary) {
+    fn backup_restored(&self, r: &RestoreSummary) {
         if self.json {
             return self.print_json(r);
         }
@@ -562,7 +531,7 @@ impl Printer {
         }
     }
 
-    fn pruned(&self, r: &BackupPruneResult) {
+    fn backups_pruned(&self, r: &BackupPruneResult) {
         if self.json {
             return self.print_json(r);
         }
@@ -611,7 +580,7 @@ fn completed(n: usize) -> String {
 fn restore_row(r: &RestoreSummary) -> Vec<String> {
     vec![
         r.id.to_string(),
-        time(r.started_at),
+        fmt_time(r.started_at),
         r.status.clone(),
         opt(&r.target_dir),
         r.duration_seconds
@@ -627,33 +596,6 @@ fn problem_row(p: &BackupProblem) -> Vec<String> {
         describe(&p.problem).to_string(),
         p.detail.clone(),
     ]
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                let w = widths.get(i).copied().unwrap_or(0);
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        println!("{}", s.trim_end());
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
 }
 
 #[cfg(test)]

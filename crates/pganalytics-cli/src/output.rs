@@ -17,7 +17,7 @@ pub struct Output {
 }
 
 impl Output {
-    fn print_json<T: Serialize>(&self, value: &T) {
+    pub(crate) fn print_json<T: Serialize + ?Sized>(&self, value: &T) {
         match serde_json::to_string_pretty(value) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: serialize output: {e}"),
@@ -734,11 +734,11 @@ fn retention_summary(p: &AuditRetentionPolicy) -> String {
     s
 }
 
-fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn fmt_time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+pub(crate) fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
         .map(|x| x.to_string())
         .unwrap_or_else(|| "-".into())
@@ -886,7 +886,7 @@ fn print_replication(v: &SnapshotValues) {
     }
 }
 
-fn yes_no(b: bool) -> &'static str {
+pub(crate) fn yes_no(b: bool) -> &'static str {
     if b {
         "yes"
     } else {
@@ -894,11 +894,14 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+/// Columns aligned to their widest cell; the last column is not padded.
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
         }
     }
     let line = |cells: Vec<&str>| {
@@ -907,7 +910,8 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
-                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                let w = widths.get(i).copied().unwrap_or(0);
+                s.push_str(&format!("{cell:<w$}  "));
             }
         }
         println!("{}", s.trim_end());

@@ -50,13 +50,29 @@ impl Api {
     }
 
     pub async fn backup_start(&self, req: BackupRunRequest) -> Result<JobId> {
+        Ok(
+            self.byte_job("backup_run", move |api, progress| async move {
+                api.backup_run_with(req, &progress).await
+            }),
+        )
+    }
+
+    /// Run `body` as a job whose progress is bytes done of the server's (or catalogue's)
+    /// total; its result is the job's result.
+    fn byte_job<T, F, Fut>(&self, kind: &str, body: F) -> JobId
+    where
+        T: serde::Serialize,
+        F: FnOnce(Api, Progress) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
         let api = self.clone();
-        let id = self.jobs.spawn("backup_run", move |job| async move {
+        let id = self.jobs.spawn(kind, move |job| async move {
             let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
-            let summary = api.backup_run_with(req, &progress).await?;
-            to_json(summary)
+            let value = body(api, progress).await?;
+            serde_json::to_value(value)
+                .map_err(|e| Error::internal(format!("serialize a job result: {e}")))
         });
-        Ok(JobId { id })
+        JobId { id }
     }
 
     pub async fn backup_list(&self, req: BackupListRequest) -> Result<Vec<BackupSummary>> {
@@ -106,12 +122,11 @@ impl Api {
     }
 
     pub async fn backup_verify_start(&self, req: BackupVerifyRequest) -> Result<JobId> {
-        let api = self.clone();
-        let id = self.jobs.spawn("backup_verify", move |job| async move {
-            let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
-            to_json(api.backup_verify_with(req, &progress).await?)
-        });
-        Ok(JobId { id })
+        Ok(
+            self.byte_job("backup_verify", move |api, progress| async move {
+                api.backup_verify_with(req, &progress).await
+            }),
+        )
     }
 
     pub async fn backup_restore(&self, req: BackupRestoreRequest) -> Result<RestoreSummary> {
@@ -147,12 +162,11 @@ impl Api {
     }
 
     pub async fn backup_restore_start(&self, req: BackupRestoreRequest) -> Result<JobId> {
-        let api = self.clone();
-        let id = self.jobs.spawn("backup_restore", move |job| async move {
-            let progress = Progress::new(move |done, total| job.set(done, total.unwrap_or(0)));
-            to_json(api.backup_restore_with(req, &progress).await?)
-        });
-        Ok(JobId { id })
+        Ok(
+            self.byte_job("backup_restore", move |api, progress| async move {
+                api.backup_restore_with(req, &progress).await
+            }),
+        )
     }
 
     pub async fn backup_prune(&self, req: BackupPruneRequest) -> Result<BackupPruneResult> {
@@ -170,10 +184,6 @@ impl Api {
         };
         self.audited(event, result).await
     }
-}
-
-fn to_json<T: serde::Serialize>(value: T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|e| Error::internal(format!("serialize a job result: {e}")))
 }
 
 /// What the audit log keeps of a backup.
