@@ -5,7 +5,6 @@
 //! escaping and numbers follow RFC 8785 exactly. The tests check the output against the
 //! generic canonicalizer.
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Every hashed field of an event, as text.
@@ -33,8 +32,15 @@ pub struct CanonicalEvent<'a> {
 }
 
 fn string(out: &mut Vec<u8>, s: &str) {
-    // Serializing a &str cannot fail.
-    let _ = serde_json_canonicalizer::to_writer(&s, &mut *out);
+    super::jcs::write_string(s, out);
+}
+
+/// Lowercase hex of a SHA-256 digest.
+pub fn hex_digest(digest: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    // A 32-byte digest fills the 64 digits exactly; hex digits are ASCII.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
@@ -46,16 +52,6 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 
 fn raw(out: &mut Vec<u8>, canonical: Option<&str>) {
     out.extend_from_slice(canonical.unwrap_or("null").as_bytes());
-}
-
-fn json(out: &mut Vec<u8>, v: Option<&Value>) -> bool {
-    match v {
-        Some(v) => serde_json_canonicalizer::to_writer(v, &mut *out).is_ok(),
-        None => {
-            out.extend_from_slice(b"null");
-            true
-        }
-    }
 }
 
 impl CanonicalEvent<'_> {
@@ -102,19 +98,20 @@ impl CanonicalEvent<'_> {
     pub fn content_hash(&self, buf: &mut Vec<u8>) -> String {
         buf.clear();
         self.write(buf);
-        hex::encode(Sha256::digest(&buf[..]))
+        hex_digest(&Sha256::digest(&buf[..]))
     }
 }
 
-/// Hex SHA-256(salt || JCS({actor_name, ip_address, personal_details, user_agent})).
+/// Hex SHA-256(salt || JCS({actor_name, ip_address, personal_details, user_agent})), with the
+/// personal details given as canonical JSON text.
 pub fn personal_digest(
     buf: &mut Vec<u8>,
     salt: &[u8],
     actor_name: &str,
     ip_address: Option<&str>,
     user_agent: Option<&str>,
-    personal_details: Option<&Value>,
-) -> Option<String> {
+    personal_details: Option<&[u8]>,
+) -> String {
     buf.clear();
     buf.extend_from_slice(salt);
     buf.extend_from_slice(b"{\"actor_name\":");
@@ -122,17 +119,41 @@ pub fn personal_digest(
     buf.extend_from_slice(b",\"ip_address\":");
     opt_string(buf, ip_address);
     buf.extend_from_slice(b",\"personal_details\":");
-    let ok = json(buf, personal_details);
+    buf.extend_from_slice(personal_details.unwrap_or(b"null"));
     buf.extend_from_slice(b",\"user_agent\":");
     opt_string(buf, user_agent);
     buf.push(b'}');
-    ok.then(|| hex::encode(Sha256::digest(&buf[..])))
+    hex_digest(&Sha256::digest(&buf[..]))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` of a time in microseconds since 1970 (UTC): what
+/// [`super::event::format_time`] prints, without its formatting machinery (verification
+/// formats every event's time). `None` outside years 0–9999.
+pub fn format_micros(micros: i64) -> Option<[u8; 27]> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 6, t.nanosecond() / 1000);
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn value(text: &str) -> Value {
         serde_json::from_str(text).unwrap()
@@ -173,6 +194,12 @@ mod tests {
         for (resource_id, subject, old_values, previous) in [
             (Some("public.t1"), None, Some(old.as_str()), None),
             (
+                Some("quote\" back\\slash \u{1}\u{1f}\u{7f}\t\n é \u{2028}"),
+                None,
+                None,
+                None,
+            ),
+            (
                 None,
                 Some("5b0c3f3e-6f4e-4d38-9a35-7d9a1f0b8c11"),
                 None,
@@ -210,15 +237,15 @@ mod tests {
     fn personal_digest_equals_the_generic_canonicalizer() {
         let details = json!({ "email": "ålice@example.com", "n": 3 });
         let mut buf = Vec::new();
+        let canonical = serde_json_canonicalizer::to_vec(&details).unwrap();
         let fast = personal_digest(
             &mut buf,
             b"salt",
             "alice",
             Some("::1"),
             None,
-            Some(&details),
-        )
-        .unwrap();
+            Some(&canonical),
+        );
         let doc = serde_json_canonicalizer::to_vec(&json!({
             "actor_name": "alice", "ip_address": "::1", "personal_details": details, "user_agent": null,
         }))
@@ -227,5 +254,26 @@ mod tests {
         hasher.update(b"salt");
         hasher.update(doc);
         assert_eq!(fast, hex::encode(hasher.finalize()));
+    }
+
+    #[test]
+    fn format_micros_equals_format_time() {
+        for micros in [
+            0,
+            1,
+            -1,
+            951_782_400_123_456,
+            1_796_000_000_000_000,
+            253_402_300_799_999_999,
+            -62_167_219_200_000_000,
+        ] {
+            let t = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(
+                std::str::from_utf8(&format_micros(micros).unwrap()).unwrap(),
+                crate::audit::event::format_time(t),
+                "{micros}"
+            );
+        }
+        assert_eq!(format_micros(253_402_300_800_000_000), None, "year 10000");
     }
 }

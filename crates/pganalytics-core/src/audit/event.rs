@@ -343,15 +343,15 @@ pub fn personal_digest(
     personal_details: Option<&Value>,
 ) -> String {
     // Personal details were checked by `check_json`, so they canonicalise.
+    let details = personal_details.map(|d| canonical_bytes(d).unwrap_or_default());
     super::canonical::personal_digest(
         &mut Vec::with_capacity(256),
         salt,
         actor_name,
         ip_address,
         user_agent,
-        personal_details,
+        details.as_deref(),
     )
-    .unwrap_or_default()
 }
 
 /// The fields an event's content hash covers, borrowed from wherever they were read.

@@ -13,6 +13,7 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod event;
+mod jcs;
 pub mod keys;
 pub mod merkle;
 mod proof;

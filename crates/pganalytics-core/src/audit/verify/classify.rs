@@ -25,7 +25,9 @@ pub(super) async fn walk_one(
         )));
     }
     let id = row.id;
-    let authentic_hash = authentic.get(id).map(hex::encode);
+    let authentic_hash = authentic
+        .get(id)
+        .map(|h| crate::audit::canonical::hex_digest(h));
     let matches_authentic = authentic_hash
         .as_deref()
         .is_none_or(|a| a == row.stored_hash);

@@ -24,10 +24,13 @@ pub mod timing;
 
 use authentic::{check_database_checkpoints, erased_subjects, load_authentic};
 use classify::walk_one;
-use rows::{read_chunks, RowCheck};
+use futures_util::StreamExt;
+use rows::{actor_names, read_chunk, split_rows, RowCheck};
 
 /// Events fetched and hashed per round trip.
 const CHUNK: i64 = 20_000;
+/// Chunks being read or hashed at once (each read on its own connection).
+const IN_FLIGHT: usize = 3;
 
 pub struct Request<'a> {
     pub from: Option<i64>,
@@ -160,24 +163,39 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
             .await?
     };
     let erased = erased_subjects(pool).await?;
-    // The next chunk is read while this one is hashed (on every core).
-    let (chunks_tx, mut chunks_rx) = tokio::sync::mpsc::channel(1);
-    let reader = tokio::spawn(read_chunks(pool.clone(), start, to, chunks_tx));
-    while let Some(chunk) = chunks_rx.recv().await {
-        let (next, upto, raw) = chunk?;
-        let results: Vec<RowCheck> = tokio::task::spawn_blocking(move || {
-            let lines: Vec<&[u8]> = raw
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .collect();
-            lines
-                .into_par_iter()
-                .map(RowCheck::of)
-                .collect::<std::result::Result<Vec<_>, String>>()
+    let actors = std::sync::Arc::new(actor_names(pool).await?);
+    // Each chunk is read on its own connection and then hashed (on every core) in its own
+    // task; IN_FLIGHT chunks are at some stage at once, so the server formats rows while
+    // earlier ones are hashed. The chain is then walked in order here.
+    let ranges = (start..=to)
+        .step_by(CHUNK as usize)
+        .map(move |next| (next, (next + CHUNK - 1).min(to)));
+    let pool_for_reads = pool.clone();
+    let mut chunks = futures_util::stream::iter(ranges)
+        .map(move |(next, upto)| {
+            let (pool, actors) = (pool_for_reads.clone(), actors.clone());
+            let task = tokio::spawn(async move {
+                let raw = read_chunk(pool, next, upto).await?;
+                tokio::task::spawn_blocking(move || {
+                    split_rows(&raw)?
+                        .par_iter()
+                        .map(|fields| RowCheck::of(fields, &actors))
+                        .collect::<std::result::Result<Vec<_>, String>>()
+                })
+                .await
+                .map_err(|e| Error::internal(format!("verification task failed: {e}")))?
+                .map_err(|e| Error::internal(format!("read the audit log: {e}")))
+            });
+            async move {
+                let rows = task
+                    .await
+                    .map_err(|e| Error::internal(format!("verification task failed: {e}")))??;
+                Ok::<_, Error>((next, upto, rows))
+            }
         })
-        .await
-        .map_err(|e| Error::internal(format!("verification task failed: {e}")))?
-        .map_err(|e| Error::internal(format!("read the audit log: {e}")))?;
+        .buffered(IN_FLIGHT);
+    while let Some(chunk) = chunks.next().await {
+        let (next, upto, results) = chunk?;
         let mut expected_id = next;
         for row in &results {
             if let Some(v) = walk_one(
@@ -214,7 +232,6 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
         }
         (request.progress)(scope.checked, total);
     }
-    reader.abort();
     if unsealed > 0 && authentic.newest.is_some() {
         scope.warnings.push(format!(
             "{} not yet covered by a signed checkpoint; only the chain was checked there",

@@ -1,32 +1,39 @@
 //! For the benchmark: the database part and the core part of verification, timed apart.
-use super::rows::{read_chunks, PersonalCheck, RowCheck};
+use super::rows::{actor_names, read_chunk, split_rows, ActorNames, PersonalCheck, RowCheck};
 use super::*;
 
-/// Read events `from..=to` as verification does (COPY text), into memory.
-pub async fn read(pool: &PgPool, from: i64, to: i64) -> Result<Vec<Vec<u8>>> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let reader = tokio::spawn(read_chunks(pool.clone(), from, to, tx));
-    let mut chunks = Vec::new();
-    while let Some(chunk) = rx.recv().await {
-        chunks.push(chunk?.2);
-    }
-    reader.abort();
-    Ok(chunks)
+/// Events read as verification reads them, held in memory.
+pub struct Read {
+    chunks: Vec<Vec<u8>>,
+    actors: ActorNames,
+}
+
+/// Read events `from..=to` as verification does (binary COPY, `IN_FLIGHT` chunks at once).
+pub async fn read(pool: &PgPool, from: i64, to: i64) -> Result<Read> {
+    let actors = actor_names(pool).await?;
+    let ranges = (from..=to)
+        .step_by(CHUNK as usize)
+        .map(|next| (next, (next + CHUNK - 1).min(to)));
+    let chunks = futures_util::stream::iter(ranges)
+        .map(|(next, upto)| read_chunk(pool.clone(), next, upto))
+        .buffered(IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Read { chunks, actors })
 }
 
 /// Recompute every event's hashes and check the chain links, on every core; returns the
 /// number of events that are intact.
-pub fn check(chunks: &[Vec<u8>]) -> usize {
+pub fn check(read: &Read) -> usize {
     let mut previous: Option<String> = None;
     let mut intact = 0;
-    for raw in chunks {
-        let lines: Vec<&[u8]> = raw
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .collect();
-        let rows: Vec<RowCheck> = lines
-            .into_par_iter()
-            .filter_map(|l| RowCheck::of(l).ok())
+    for raw in &read.chunks {
+        let rows: Vec<RowCheck> = split_rows(raw)
+            .unwrap_or_default()
+            .par_iter()
+            .filter_map(|fields| RowCheck::of(fields, &read.actors).ok())
             .collect();
         for row in rows {
             if row.self_consistent()
