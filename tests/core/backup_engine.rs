@@ -622,6 +622,82 @@ async fn storage_lost_mid_upload_fails_the_backup() {
     assert!(listed[0].failure_reason.is_some());
 }
 
+/// A store that hangs for longer than the server's `wal_sender_timeout` while WAL keeps
+/// coming: the WAL stream waits for its uploads but keeps telling the server it is alive, so
+/// the connection is not cut and the backup completes and verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn wal_stream_survives_a_store_that_hangs() {
+    let (src, pool) = source(15).await;
+    for sql in [
+        "ALTER SYSTEM SET wal_sender_timeout = '1s'",
+        "SELECT pg_reload_conf()",
+    ] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    let (api, dir) = api_with_keys(&src).await;
+    let mut servers = Vec::new();
+    add_store(&api, Store::S3, dir.path(), &mut servers).await;
+    let s3 = std::sync::Arc::new(servers.pop().unwrap());
+    // New WAL segments all along: each switch completes one the stream must store.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let wal = tokio::spawn({
+        let (pool, writing) = (pool.clone(), writing.clone());
+        async move {
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query("INSERT INTO pgbench_history SELECT 1, 1, 1, 1, now()")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query("SELECT pg_switch_wal()")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let frozen = std::sync::Once::new();
+    let progress = pganalytics_core::backup::engine::Progress::new({
+        let s3 = s3.clone();
+        move |done, _| {
+            if done > 2_000_000 {
+                frozen.call_once(|| {
+                    let s3 = s3.clone();
+                    std::thread::spawn(move || {
+                        s3.freeze(true).unwrap();
+                        std::thread::sleep(std::time::Duration::from_secs(4));
+                        s3.freeze(false).unwrap();
+                    });
+                });
+            }
+        }
+    });
+    let outcome = api.backup_run_with(run_req(true, "zstd"), &progress).await;
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    wal.await.unwrap();
+    let backup = outcome.unwrap_or_else(|e| {
+        panic!(
+            "the backup did not survive a store that hangs for 4 s: {e}\n{}",
+            std::fs::read_to_string(src.cluster.log_file()).unwrap_or_default()
+        )
+    });
+    assert_eq!(backup.status, BackupStatus::Completed, "{backup:?}");
+    let detail = api.backup_show(BackupId { id: backup.id }).await.unwrap();
+    let (first, last) = (
+        detail.wal_start_segment.clone().unwrap(),
+        detail.wal_stop_segment.clone().unwrap(),
+    );
+    assert!(
+        last > first,
+        "WAL kept coming during the backup: {first}..{last}"
+    );
+    let verified = api
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap();
+    assert!(verified.intact, "{:?}", verified.problems);
+}
+
 /// A server without WAL senders: the message names the setting.
 #[tokio::test(flavor = "multi_thread")]
 async fn server_not_set_up_for_replication_is_named() {

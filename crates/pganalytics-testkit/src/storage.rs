@@ -170,6 +170,21 @@ impl StorageServer {
         self.port
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the server: a store that stops answering without
+    /// closing its connections, as a congested or hung one does.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .context("run kill")?;
+        if !status.success() {
+            bail!("kill {signal} {} failed", self.child.id());
+        }
+        Ok(())
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

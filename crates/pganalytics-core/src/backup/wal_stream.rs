@@ -24,6 +24,9 @@ use tokio::task::JoinSet;
 const WAL_SEQUENCE_BASE: u64 = 1 << 62;
 /// WAL segments being stored at once.
 const UPLOADS: usize = 2;
+/// How often a stream waiting for its store says it is alive: well inside any sensible
+/// `wal_sender_timeout` (60 s by default; the tests use 1 s). A 34-byte message.
+const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
@@ -192,7 +195,7 @@ impl Stream {
                                     self.segment_size as usize + super::codec::TAG_LEN,
                                 ),
                             );
-                            self.store_segment(segno, full).await?;
+                            self.store_segment(&mut conn, received, segno, full).await?;
                             segno += 1;
                         }
                     }
@@ -206,7 +209,8 @@ impl Stream {
         }
         if !segment.is_empty() {
             segment.resize(self.segment_size as usize, 0);
-            self.store_segment(segno, segment).await?;
+            self.store_segment(&mut conn, received, segno, segment)
+                .await?;
         }
         conn.send_copy_done().await?;
         drop(conn); // ends the session; the temporary slot goes with it
@@ -217,10 +221,26 @@ impl Stream {
         Ok(self.stored)
     }
 
-    async fn store_segment(&mut self, segno: u64, bytes: Vec<u8>) -> Result<()> {
+    /// Start storing a segment, first waiting for a free upload slot. While it waits nothing
+    /// reads the stream, so it tells the server four times a second that the standby (us) is alive:
+    /// otherwise a store slower than `wal_sender_timeout` would get the connection cut.
+    async fn store_segment(
+        &mut self,
+        conn: &mut ReplicationConnection,
+        received: u64,
+        segno: u64,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
         while self.uploads.len() >= UPLOADS {
-            if let Some(r) = self.uploads.join_next().await {
-                self.collect(r)?;
+            tokio::select! {
+                r = self.uploads.join_next() => {
+                    if let Some(r) = r {
+                        self.collect(r)?;
+                    }
+                }
+                _ = tokio::time::sleep(STATUS_INTERVAL) => {
+                    conn.send_copy_data(&status_update(received)).await?;
+                }
             }
         }
         let name = segment_file_name(self.timeline, segno, self.segment_size);
