@@ -173,6 +173,19 @@ async fn backup_run_list_show_verify_restore_prune() {
     );
     assert!(run.stderr.contains("completed"), "{}", run.stderr);
 
+    // `backup key`: the key here opens it; without the key file, exit 3 naming the key.
+    let status = env.run(&["backup", "key"]);
+    assert_exit(&status, 0, &[&fingerprint, "opens:           1 encrypted"]);
+    let aside = s.path("backup.key.aside");
+    std::fs::rename(&key_file, &aside).unwrap();
+    let status = env.run(&["backup", "key"]);
+    assert_exit(
+        &status,
+        3,
+        &["1 encrypted backup cannot be opened", &fingerprint, "hint:"],
+    );
+    std::fs::rename(&aside, &key_file).unwrap();
+
     // A plain one, with --json: the summary.
     let plain = env
         .run(&[

@@ -8,8 +8,8 @@
 use crate::support::api_on;
 use pganalytics_core::api::{
     Api, AuditKeygenRequest, BackupId, BackupKeygenRequest, BackupListRequest, BackupPruneRequest,
-    BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest, ServerAddRequest,
-    StorageAddRequest, StorageOptions,
+    BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest, Empty,
+    ServerAddRequest, StorageAddRequest, StorageOptions,
 };
 use pganalytics_core::ErrorCode;
 use pganalytics_testkit::storage::{StorageServer, AZURITE_ACCOUNT, AZURITE_KEY};
@@ -429,6 +429,13 @@ async fn keys_and_targets_are_checked_first() {
     let (api, dir) = api_with_keys(&src).await;
     add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
     let backup = api.backup_run(run_req(true, "zstd")).await.unwrap();
+    let status = api.backup_key_status(Empty {}).await.unwrap();
+    let first_key = status.key.clone().expect("the key is readable").fingerprint;
+    assert_eq!(
+        (status.opens, status.need_other_keys.len()),
+        (1, 0),
+        "{status:?}"
+    );
 
     let busy = dir.path().join("busy");
     std::fs::create_dir(&busy).unwrap();
@@ -458,6 +465,12 @@ async fn keys_and_targets_are_checked_first() {
     assert_eq!(err.code, ErrorCode::AuthenticationFailed, "{err}");
     assert!(err.message.contains("cannot unlock"), "{err}");
     assert!(!target.exists(), "nothing written");
+    // `backup key` says so before anyone needs a restore.
+    let status = api.backup_key_status(Empty {}).await.unwrap();
+    assert_eq!(status.opens, 0, "{status:?}");
+    assert_eq!(status.need_other_keys.len(), 1, "{status:?}");
+    assert_eq!(status.need_other_keys[0].fingerprint, first_key);
+    assert_eq!(status.need_other_keys[0].backups, 1);
 
     // No key at all.
     std::fs::remove_file(dir.path().join("other.key")).unwrap();
@@ -467,6 +480,17 @@ async fn keys_and_targets_are_checked_first() {
         .unwrap_err();
     assert!(err.message.contains("needs the backup key"), "{err}");
     assert!(!target.exists());
+    let status = api.backup_key_status(Empty {}).await.unwrap();
+    assert!(status.key.is_none());
+    assert!(
+        status
+            .problem
+            .as_deref()
+            .unwrap_or_default()
+            .contains("other.key"),
+        "{status:?}"
+    );
+    assert_eq!(status.need_other_keys[0].fingerprint, first_key);
 
     // Encrypting without a key is refused before anything is written.
     let err = api.backup_run(run_req(true, "zstd")).await.unwrap_err();
@@ -475,6 +499,36 @@ async fn keys_and_targets_are_checked_first() {
     assert_eq!(err.code, ErrorCode::InvalidInput);
     let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
     assert_eq!(listed.len(), 1, "refused runs leave no row: {listed:?}");
+
+    // No public key to check the catalogue with: the refusal names the file and what to do.
+    let config = dir.path().join("data").join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let gone = dir.path().join("gone.pem");
+    // `audit keygen` wrote the exported public key's path there: point it at a missing file.
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("public_key = ") {
+                format!("public_key = \"{}\"\n", gone.display())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert!(text.contains("gone.pem"), "{text}");
+    std::fs::write(&config, text).unwrap();
+    let err = api
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("no public key") && err.message.contains("gone.pem"),
+        "{err}"
+    );
+    assert!(
+        err.hint.unwrap_or_default().contains("export-public-key"),
+        "the hint says how to get the key back"
+    );
 }
 
 /// A backup whose task dies mid-stream is never listed as good; prune removes it and the

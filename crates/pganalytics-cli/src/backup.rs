@@ -6,9 +6,10 @@
 use crate::cli::{BackupCommand, BackupRunArgs};
 use crate::output::{fmt_time, opt, print_table, yes_no, Output};
 use pganalytics_core::api::{
-    Api, BackupDetail, BackupId, BackupKeyInfo, BackupKeygenRequest, BackupListRequest,
-    BackupProblem, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest,
-    BackupSummary, BackupVerification, BackupVerifyRequest, RestoreSummary,
+    Api, BackupDetail, BackupId, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest,
+    BackupListRequest, BackupProblem, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest,
+    BackupRunRequest, BackupSummary, BackupVerification, BackupVerifyRequest, Empty,
+    RestoreSummary,
 };
 use pganalytics_core::backup::engine::Progress;
 use pganalytics_core::{Error, ErrorCode};
@@ -25,6 +26,11 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
             })
             .await?,
         ),
+        BackupCommand::Key => {
+            let status = api.backup_key_status(Empty {}).await?;
+            out.backup_key_status(&status);
+            unopenable(&status)?;
+        }
         BackupCommand::Run(args) => {
             let line = ProgressLine::new("backup");
             let result = api
@@ -118,6 +124,32 @@ fn absolute(option: &str, path: String) -> Result<String, Error> {
 
 /// `backup verify` found damage: the report is printed; the error (exit 3) names the first
 /// damaged object and what is wrong with it on stderr.
+/// Exit 3 when encrypted backups on record need a key that is not here.
+fn unopenable(status: &BackupKeyStatus) -> Result<(), Error> {
+    let others: i64 = status.need_other_keys.iter().map(|u| u.backups).sum();
+    if others == 0 {
+        return Ok(());
+    }
+    let keys: Vec<&str> = status
+        .need_other_keys
+        .iter()
+        .map(|u| u.fingerprint.as_str())
+        .collect();
+    Err(Error::new(
+        ErrorCode::VerificationFailed,
+        format!(
+            "{others} encrypted backup{} cannot be opened with the key here: {} key{} {}",
+            if others == 1 { "" } else { "s" },
+            if others == 1 { "it needs" } else { "they need" },
+            if keys.len() == 1 { "" } else { "s" },
+            keys.join(", ")
+        ),
+    )
+    .with_hint(status.hint.clone().unwrap_or_else(|| {
+        "keep every key that made a backup you may restore: put the old key file back, or a copy of its keyring entry".into()
+    })))
+}
+
 pub fn damaged(report: &BackupVerification) -> Result<(), Error> {
     if report.intact {
         return Ok(());
@@ -298,6 +330,31 @@ fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 /// Printing of the backup commands, with `Output`'s conventions (aligned text, or JSON).
 impl Output {
+    fn backup_key_status(&self, s: &BackupKeyStatus) {
+        if self.json {
+            return self.print_json(s);
+        }
+        match (&s.key, &s.problem) {
+            (Some(k), _) => {
+                println!("location:        {}", k.location);
+                println!("fingerprint:     {}", k.fingerprint);
+            }
+            (None, problem) => {
+                println!("key:             none usable");
+                println!("problem:         {}", problem.as_deref().unwrap_or("-"));
+            }
+        }
+        println!("opens:           {} encrypted backup(s)", s.opens);
+        for u in &s.need_other_keys {
+            println!(
+                "needs key {}: {} backup(s), newest {}",
+                u.fingerprint,
+                u.backups,
+                opt_time(u.newest)
+            );
+        }
+    }
+
     fn backup_key(&self, k: &BackupKeyInfo) {
         if self.json {
             return self.print_json(k);

@@ -509,6 +509,9 @@ pub enum BackupCommand {
         #[arg(long)]
         replace: bool,
     },
+    /// Check the backup key here: where it is, its fingerprint, and whether it opens every
+    /// encrypted backup on record. Exits 3 when some cannot be opened with it.
+    Key,
     /// Take a full physical backup of a server into a storage target; prints the backup's id
     /// once it is complete (`--json`: the backup). Needs the signing key (`audit keygen`).
     Run(BackupRunArgs),

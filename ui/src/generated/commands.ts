@@ -24,6 +24,7 @@ import type { AuditVerifyRequest } from "./AuditVerifyRequest";
 import type { BackupDetail } from "./BackupDetail";
 import type { BackupId } from "./BackupId";
 import type { BackupKeyInfo } from "./BackupKeyInfo";
+import type { BackupKeyStatus } from "./BackupKeyStatus";
 import type { BackupKeygenRequest } from "./BackupKeygenRequest";
 import type { BackupListRequest } from "./BackupListRequest";
 import type { BackupPruneRequest } from "./BackupPruneRequest";
@@ -63,7 +64,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupKeyInfo, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -132,6 +133,8 @@ export interface Commands {
   audit_retention_apply: { request: AuditRetentionApplyRequest; response: AuditRetentionResult };
   /** Create the key that wraps each encrypted backup's data key (keyring or a file). */
   backup_keygen: { request: BackupKeygenRequest; response: BackupKeyInfo };
+  /** Whether the backup key here opens the encrypted backups on record. */
+  backup_key_status: { request: Empty; response: BackupKeyStatus };
   /** Take a full physical backup of a server into a storage target; returns when done. */
   backup_run: { request: BackupRunRequest; response: BackupSummary };
   /** Start a backup as a job (progress in bytes); read it with `job_status`. */

@@ -19,6 +19,34 @@ impl Api {
         self.audited(event, result).await
     }
 
+    /// Read-only, so not an audit event (like `backup list`).
+    pub async fn backup_key_status(&self, _: Empty) -> Result<BackupKeyStatus> {
+        let key = crate::backup::keys::load(&self.data_dir).await;
+        let uses = crate::backup::record::key_uses(&self.repo).await?;
+        let fingerprint = key.as_ref().ok().map(|k| k.fingerprint());
+        let (opens, need_other_keys): (Vec<_>, Vec<_>) = uses
+            .into_iter()
+            .partition(|u| Some(&u.fingerprint) == fingerprint.as_ref());
+        let (key, problem, hint) = match key {
+            Ok(k) => (
+                Some(BackupKeyInfo {
+                    location: k.location().to_string(),
+                    fingerprint: k.fingerprint(),
+                }),
+                None,
+                None,
+            ),
+            Err(e) => (None, Some(e.message), e.hint),
+        };
+        Ok(BackupKeyStatus {
+            key,
+            problem,
+            hint,
+            opens: opens.iter().map(|u| u.backups).sum(),
+            need_other_keys,
+        })
+    }
+
     pub async fn backup_run(&self, req: BackupRunRequest) -> Result<BackupSummary> {
         self.backup_run_with(req, &Progress::none()).await
     }
@@ -95,14 +123,9 @@ impl Api {
         let event =
             NewEvent::new("backup.verified", "verify", "backup").resource(req.id.to_string());
         let public_key = self.audit.public_key(&self.data_dir, None).await;
-        let result = crate::backup::verify::verify(
-            &self.repo,
-            &self.data_dir,
-            public_key.ok(),
-            &req,
-            progress,
-        )
-        .await;
+        let result =
+            crate::backup::verify::verify(&self.repo, &self.data_dir, public_key, &req, progress)
+                .await;
         let event = match &result {
             Ok(v) => {
                 let mut event = event.changes(json!({
@@ -141,14 +164,9 @@ impl Api {
         let event =
             NewEvent::new("backup.restored", "restore", "backup").resource(req.id.to_string());
         let public_key = self.audit.public_key(&self.data_dir, None).await;
-        let result = crate::backup::restore::restore(
-            &self.repo,
-            &self.data_dir,
-            public_key.ok(),
-            &req,
-            progress,
-        )
-        .await;
+        let result =
+            crate::backup::restore::restore(&self.repo, &self.data_dir, public_key, &req, progress)
+                .await;
         let event = match &result {
             Ok(r) => event.new_values(json!({
                 "restore_id": r.id,

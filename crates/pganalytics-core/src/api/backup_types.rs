@@ -29,6 +29,35 @@ pub struct BackupKeyInfo {
     pub fingerprint: String,
 }
 
+/// `backup key`: whether the key configured here opens the encrypted backups on record — what
+/// a DBA wants to know before a disaster, not during one.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupKeyStatus {
+    /// The key configured here, when it can be read.
+    pub key: Option<BackupKeyInfo>,
+    /// Why it cannot be read, when it cannot.
+    pub problem: Option<String>,
+    /// What to do about `problem`.
+    pub hint: Option<String>,
+    /// Completed encrypted backups (not pruned) whose data key this key unwraps.
+    #[ts(type = "number")]
+    pub opens: i64,
+    /// Completed encrypted backups (not pruned) that need another key, by fingerprint.
+    pub need_other_keys: Vec<BackupKeyUse>,
+}
+
+/// Encrypted backups made with one key.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupKeyUse {
+    pub fingerprint: String,
+    #[ts(type = "number")]
+    pub backups: i64,
+    /// When the newest of them completed.
+    pub newest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupRunRequest {

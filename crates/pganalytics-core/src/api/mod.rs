@@ -489,6 +489,8 @@ commands! {
     audit_retention_apply(AuditRetentionApplyRequest) -> AuditRetentionResult;
     /// Create the key that wraps each encrypted backup's data key (keyring or a file).
     backup_keygen(BackupKeygenRequest) -> BackupKeyInfo;
+    /// Whether the backup key here opens the encrypted backups on record.
+    backup_key_status(Empty) -> BackupKeyStatus;
     /// Take a full physical backup of a server into a storage target; returns when done.
     backup_run(BackupRunRequest) -> BackupSummary;
     /// Start a backup as a job (progress in bytes); read it with `job_status`.

@@ -54,7 +54,7 @@ pub fn damaged(p: &BackupProblem) -> Error {
 pub async fn open(
     repo: &Repository,
     data_dir: &DataDir,
-    public_key: Option<&VerifyingKey>,
+    public_key: std::result::Result<&VerifyingKey, &Error>,
     id: uuid::Uuid,
 ) -> std::result::Result<Opened, std::result::Result<BackupProblem, Error>> {
     let summary = record::get(repo, id).await.map_err(Err)?;
@@ -103,13 +103,17 @@ pub async fn open(
         )));
     }
     let sig = read_whole(&target, &sig_key).await?;
-    let Some(public_key) = public_key else {
-        return Err(Err(Error::not_found(
-            "no public key to check the backup catalogue's signature with",
-        )
-        .with_hint(
-            "backups are signed with the installation's key: `pganalytics audit status` shows it",
-        )));
+    let public_key = match public_key {
+        Ok(key) => key,
+        // Say why (the file named in config.toml, or the signing key's entry) and what to do.
+        Err(why) => return Err(Err(Error::not_found(format!(
+            "no public key to check the backup catalogue's signature with: {}",
+            why.message
+        ))
+        .with_hint(why.hint.clone().unwrap_or_else(|| {
+            "backups are signed with the installation's key: `pganalytics audit status` shows it"
+                .to_string()
+        })))),
     };
     let signed_by = catalogue::check_signature(&bytes, &sig, public_key)
         .map_err(|e| Ok(problem(&sig_key, "catalogue_signature_invalid", e)))?;

@@ -8,7 +8,8 @@
 
 use super::catalogue::Catalogue;
 use crate::api::{
-    BackupArchiveInfo, BackupDetail, BackupListRequest, BackupStatus, BackupSummary, RestoreSummary,
+    BackupArchiveInfo, BackupDetail, BackupKeyUse, BackupListRequest, BackupStatus, BackupSummary,
+    RestoreSummary,
 };
 use crate::error::{Error, Result};
 use crate::repository::Repository;
@@ -294,6 +295,27 @@ pub async fn list(repo: &Repository, req: &BackupListRequest) -> Result<Vec<Back
     .fetch_all(repo.pool())
     .await?;
     rows.iter().map(summary).collect()
+}
+
+/// Completed, not pruned, encrypted backups by the fingerprint of the key that wraps their
+/// data key, most backups first.
+pub async fn key_uses(repo: &Repository) -> Result<Vec<BackupKeyUse>> {
+    reap_interrupted(repo).await?;
+    let rows: Vec<(Option<String>, i64, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
+        "SELECT key_fingerprint, count(*), max(completed_at) FROM backup_metadata
+         WHERE backup_status = 'completed' AND encrypted
+         GROUP BY key_fingerprint ORDER BY count(*) DESC, key_fingerprint",
+    )
+    .fetch_all(repo.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(fingerprint, backups, newest)| BackupKeyUse {
+            fingerprint: fingerprint.unwrap_or_else(|| "unknown".into()),
+            backups,
+            newest,
+        })
+        .collect())
 }
 
 pub async fn get(repo: &Repository, id: uuid::Uuid) -> Result<BackupSummary> {

@@ -26,7 +26,7 @@ use std::time::Instant;
 pub async fn restore(
     repo: &Repository,
     data_dir: &DataDir,
-    public_key: Option<VerifyingKey>,
+    public_key: Result<VerifyingKey>,
     req: &BackupRestoreRequest,
     progress: &Progress,
 ) -> Result<RestoreSummary> {

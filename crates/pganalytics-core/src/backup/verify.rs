@@ -24,7 +24,7 @@ const MAX_PROBLEMS: usize = 100;
 pub async fn verify(
     repo: &Repository,
     data_dir: &DataDir,
-    public_key: Option<VerifyingKey>,
+    public_key: Result<VerifyingKey>,
     req: &BackupVerifyRequest,
     progress: &Progress,
 ) -> Result<BackupVerification> {
