@@ -355,6 +355,19 @@ async fn back_up(s: &Session) -> Result<String> {
         summary.contains("stored") && summary.contains("encrypted"),
         "the result says what was stored and that it is encrypted: {summary}"
     );
+    // The key line: the key here opens the new backup, and no backup needs another key.
+    wait_for("the key status to count the backup", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=backup-key-status]").await? else {
+            return Ok(None);
+        };
+        let text = s.text(&el).await?;
+        Ok(text.contains("opens 1 encrypted backup.").then_some(text))
+    })
+    .await?;
+    ensure!(
+        s.find("[data-testid=backup-key-alarm]").await?.is_none(),
+        "no key alarm when the key here opens every backup"
+    );
 
     // In the table: completed, encrypted, not verified yet, with its sizes.
     let row = format!("[data-testid=backup-row][data-id=\"{id}\"]");

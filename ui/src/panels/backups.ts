@@ -7,6 +7,7 @@
 
 import { h, replace } from "../dom";
 import { errorBox } from "../errors";
+import type { BackupKeyStatus } from "../generated/BackupKeyStatus";
 import type { BackupSummary } from "../generated/BackupSummary";
 import type { BackupRunRequest } from "../generated/BackupRunRequest";
 import type { ServerSummary } from "../generated/ServerSummary";
@@ -57,6 +58,8 @@ export function renderBackups(container: HTMLElement): void {
   const encrypt = h("input", { id: "backup-encrypt", "data-testid": "backup-encrypt", type: "checkbox", checked: form.encrypt });
   const keygenButton = h("button", { type: "button", class: "btn btn-small", "data-testid": "backup-keygen" }, "Create encryption key");
   const keyFeedback = h("span", { class: "key-feedback", "data-testid": "backup-key-feedback" });
+  // Whether the key here opens the encrypted backups on record (`backup key` in the CLI).
+  const keyStatus = h("div", { class: "key-status", "data-testid": "backup-key-status", "aria-live": "polite" });
   const startButton = h("button", { type: "submit", class: "btn btn-primary", "data-testid": "backup-start" }, "Back up now");
   const setupNote = h("div", { "data-testid": "backup-setup-note" });
   const runArea = h("div", { class: "run-area", "data-testid": "backup-run-area", "aria-live": "polite" });
@@ -83,6 +86,7 @@ export function renderBackups(container: HTMLElement): void {
         keyFeedback,
       ),
     ),
+    keyStatus,
     setupNote,
     h(
       "div",
@@ -213,6 +217,7 @@ export function renderBackups(container: HTMLElement): void {
     replace(keyFeedback, h("span", { class: "muted" }, "Creating…"));
     try {
       const k = await call("backup_keygen", {});
+      void loadKeyStatus();
       keyFeedback.dataset.state = "created";
       replace(
         keyFeedback,
@@ -233,6 +238,48 @@ export function renderBackups(container: HTMLElement): void {
       keygenButton.disabled = false;
     }
   });
+
+  async function loadKeyStatus(): Promise<void> {
+    let status: BackupKeyStatus;
+    try {
+      status = await call("backup_key_status", {});
+    } catch (err) {
+      replace(keyStatus, errorBox(err, "backup-key-status-error"));
+      return;
+    }
+    if (!section.isConnected) return;
+    const line = status.key
+      ? h(
+          "p",
+          { class: "muted" },
+          "Backup key ",
+          h("span", { class: "mono", "data-testid": "backup-key-status-fingerprint" }, status.key.fingerprint),
+          ` (${status.key.location}) opens ${status.opens} encrypted backup${status.opens === 1 ? "" : "s"}.`,
+        )
+      : h("p", { class: "muted" }, `No usable backup key here: ${status.problem ?? "none configured"}.`);
+    const others = status.need_other_keys.reduce((n, u) => n + u.backups, 0);
+    const alarm =
+      others > 0
+        ? h(
+            "div",
+            { class: "verify-alarm key-alarm", role: "alert", "data-testid": "backup-key-alarm" },
+            h(
+              "p",
+              { class: "verify-headline" },
+              `${others} encrypted backup${others === 1 ? " needs" : "s need"} a key that is not here`,
+            ),
+            h(
+              "ul",
+              {},
+              ...status.need_other_keys.map((u) =>
+                h("li", {}, h("span", { class: "mono" }, u.fingerprint), `: ${u.backups} backup${u.backups === 1 ? "" : "s"}, newest ${u.newest ? when(u.newest) : "unknown"}`),
+              ),
+            ),
+            h("p", {}, status.hint ?? "Keep every key that made a backup you may restore: without it that backup cannot be read by anyone."),
+          )
+        : null;
+    replace(keyStatus, line, alarm);
+  }
 
   // ---- Running a backup ----
   function drawRun(): void {
@@ -336,6 +383,7 @@ export function renderBackups(container: HTMLElement): void {
       backups = list;
       renderTable();
       renderSetup();
+      void loadKeyStatus();
     } catch (err) {
       if (gen === loadGeneration) replace(tableArea, errorBox(err, "backups-error"));
     } finally {
