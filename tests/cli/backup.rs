@@ -203,6 +203,12 @@ async fn backup_run_list_show_verify_restore_prune() {
         .json();
     let plain_id = plain["id"].as_str().unwrap().to_string();
     assert_eq!(plain["status"], "completed", "{plain}");
+    // Importing from the store finds both, already on record.
+    assert_exit(
+        &env.run(&["backup", "import", "--storage", "local"]),
+        0,
+        &["imported 0 backup(s); 2 already on record; 0 refused"],
+    );
     assert_eq!(plain["server"], "src");
     assert_eq!(plain["storage"], "local");
     assert_eq!(plain["encrypted"], false);

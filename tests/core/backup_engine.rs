@@ -7,9 +7,9 @@
 
 use crate::support::api_on;
 use pganalytics_core::api::{
-    Api, AuditKeygenRequest, BackupId, BackupKeygenRequest, BackupListRequest, BackupPruneRequest,
-    BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest, Empty,
-    ServerAddRequest, StorageAddRequest, StorageOptions,
+    Api, AuditKeygenRequest, BackupId, BackupImportRequest, BackupKeygenRequest, BackupListRequest,
+    BackupPruneRequest, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest,
+    Empty, ServerAddRequest, StorageAddRequest, StorageOptions,
 };
 use pganalytics_core::ErrorCode;
 use pganalytics_testkit::storage::{StorageServer, AZURITE_ACCOUNT, AZURITE_KEY};
@@ -750,6 +750,107 @@ async fn wal_stream_survives_a_store_that_hangs() {
         .await
         .unwrap();
     assert!(verified.intact, "{:?}", verified.problems);
+}
+
+/// The repository is lost: a new installation with copies of the public key and the backup key
+/// imports the backups from the store (only catalogues signed by that key), restores one and
+/// gets the same data back.
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_are_imported_into_a_new_repository_and_restored() {
+    let (src, pool) = source(15).await;
+    let want = fingerprint(&pool).await;
+    let (old, old_dir) = api_with_keys(&src).await;
+    let folder = add_store(&old, Store::Folder, old_dir.path(), &mut Vec::new())
+        .await
+        .unwrap();
+    let backup = old.backup_run(run_req(true, "zstd")).await.unwrap();
+
+    // A forged backup beside it: the real one's objects under another id, catalogue edited.
+    let real_dir = files_under(&folder)
+        .into_iter()
+        .find(|f| f.ends_with("catalogue.json"))
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let forged_id = uuid::Uuid::new_v4();
+    let forged_dir = real_dir.with_file_name(forged_id.to_string());
+    std::fs::create_dir_all(&forged_dir).unwrap();
+    for name in ["catalogue.json", "catalogue.sig"] {
+        std::fs::copy(real_dir.join(name), forged_dir.join(name)).unwrap();
+    }
+    let text = std::fs::read_to_string(forged_dir.join("catalogue.json")).unwrap();
+    std::fs::write(
+        forged_dir.join("catalogue.json"),
+        text.replace(&backup.id.to_string(), &forged_id.to_string()),
+    )
+    .unwrap();
+
+    // The new installation: its own repository, the copied keys named in its config.
+    let (new, new_dir) = crate::support::api_on(&src).await;
+    let config = new_dir.path().join("data").join("config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\npublic_key = \"{}\"\n\n[backup]\nkey_file = \"{}\"\n",
+            old_dir
+                .path()
+                .join("data")
+                .join("audit-public-key.pem")
+                .display(),
+            old_dir.path().join("backup.key").display()
+        ),
+    )
+    .unwrap();
+    add_store(&new, Store::Folder, old_dir.path(), &mut Vec::new()).await;
+    let import = || {
+        new.backup_import(BackupImportRequest {
+            storage: "store".into(),
+            server: None,
+            retention_days: None,
+            public_key: None,
+        })
+    };
+    let result = import().await.unwrap();
+    assert_eq!(result.imported.len(), 1, "{result:?}");
+    assert_eq!(result.imported[0].id, backup.id);
+    assert_eq!(result.imported[0].status, BackupStatus::Completed);
+    assert_eq!(result.refused.len(), 1, "{result:?}");
+    assert_eq!(result.refused[0].backup_id, forged_id);
+    assert!(
+        result.refused[0].problem.contains("signature"),
+        "{:?}",
+        result.refused[0]
+    );
+    let again = import().await.unwrap();
+    assert_eq!((again.imported.len(), again.already_recorded), (0, 1));
+
+    let verified = new
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap();
+    assert!(verified.intact, "{:?}", verified.problems);
+    let target = new_dir.path().join("restored");
+    let restored = new
+        .backup_restore(restore_req(backup.id, &target, Some(true)))
+        .await
+        .expect("restore from the imported record");
+    let port = restored.started_port.expect("started");
+    let copy = sqlx::PgPool::connect_with(
+        sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(port)
+            .username("postgres")
+            .database("postgres"),
+    )
+    .await
+    .expect("connect to the restored server");
+    assert_eq!(fingerprint(&copy).await, want);
+    copy.close().await;
+    pganalytics_core::backup::restore::stop(&target, 15)
+        .await
+        .unwrap();
 }
 
 /// A server without WAL senders: the message names the setting.

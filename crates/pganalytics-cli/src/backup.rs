@@ -6,10 +6,10 @@
 use crate::cli::{BackupCommand, BackupRunArgs};
 use crate::output::{fmt_time, opt, print_table, yes_no, Output};
 use pganalytics_core::api::{
-    Api, BackupDetail, BackupId, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest,
-    BackupListRequest, BackupProblem, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest,
-    BackupRunRequest, BackupSummary, BackupVerification, BackupVerifyRequest, Empty,
-    RestoreSummary,
+    Api, BackupDetail, BackupId, BackupImportRequest, BackupImportResult, BackupKeyInfo,
+    BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupProblem, BackupPruneRequest,
+    BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupSummary, BackupVerification,
+    BackupVerifyRequest, Empty, RestoreSummary,
 };
 use pganalytics_core::backup::engine::Progress;
 use pganalytics_core::{Error, ErrorCode};
@@ -84,6 +84,25 @@ pub async fn dispatch(api: &Api, command: BackupCommand, out: &Output) -> Result
             line.finish();
             out.backup_restored(&result?);
         }
+        BackupCommand::Import {
+            storage,
+            server,
+            retention_days,
+            public_key,
+        } => {
+            let result = api
+                .backup_import(BackupImportRequest {
+                    storage,
+                    server,
+                    retention_days,
+                    public_key: public_key
+                        .map(|f| absolute("--public-key", f))
+                        .transpose()?,
+                })
+                .await?;
+            out.backup_import(&result);
+            refused(&result)?;
+        }
         BackupCommand::Prune {
             server,
             keep_full,
@@ -124,6 +143,24 @@ fn absolute(option: &str, path: String) -> Result<String, Error> {
 
 /// `backup verify` found damage: the report is printed; the error (exit 3) names the first
 /// damaged object and what is wrong with it on stderr.
+/// Exit 3 when a catalogue was refused.
+fn refused(result: &BackupImportResult) -> Result<(), Error> {
+    let Some(first) = result.refused.first() else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorCode::VerificationFailed,
+        format!(
+            "{} catalogue{} refused; the first: backup {}: {}",
+            result.refused.len(),
+            if result.refused.len() == 1 { " was" } else { "s were" },
+            first.backup_id,
+            first.problem
+        ),
+    )
+    .with_hint("a catalogue that does not verify with the public key is never imported: check --public-key, or `backup verify` the backup on the installation that made it"))
+}
+
 /// Exit 3 when encrypted backups on record need a key that is not here.
 fn unopenable(status: &BackupKeyStatus) -> Result<(), Error> {
     let others: i64 = status.need_other_keys.iter().map(|u| u.backups).sum();
@@ -330,6 +367,24 @@ fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
 
 /// Printing of the backup commands, with `Output`'s conventions (aligned text, or JSON).
 impl Output {
+    fn backup_import(&self, r: &BackupImportResult) {
+        if self.json {
+            return self.print_json(r);
+        }
+        println!(
+            "imported {} backup(s); {} already on record; {} refused",
+            r.imported.len(),
+            r.already_recorded,
+            r.refused.len()
+        );
+        if !r.imported.is_empty() {
+            self.backup_list(&r.imported);
+        }
+        for p in &r.refused {
+            println!("refused {}: {}: {}", p.backup_id, p.object, p.problem);
+        }
+    }
+
     fn backup_key_status(&self, s: &BackupKeyStatus) {
         if self.json {
             return self.print_json(s);

@@ -553,6 +553,24 @@ pub enum BackupCommand {
         #[arg(long, requires = "start")]
         port: Option<u16>,
     },
+    /// Record the backups a storage target holds, from their signed catalogues: after the
+    /// repository was lost, or to restore them on another machine. Exits 3 when a catalogue
+    /// was refused (bad signature, changed); backups already on record are left alone.
+    Import {
+        /// Registered storage target to read (`storage add` it first).
+        #[arg(long, value_name = "NAME")]
+        storage: String,
+        /// Registered server to attach the backups to.
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+        /// Days `backup prune` keeps them (default 30).
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<i32>,
+        /// Public key (PEM) that must have signed the catalogues (default: this
+        /// installation's).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<String>,
+    },
     /// Remove a server's expired backups and their objects (never its last good one).
     Prune {
         #[arg(long, value_name = "NAME")]

@@ -23,6 +23,8 @@ import type { AuditVerification } from "./AuditVerification";
 import type { AuditVerifyRequest } from "./AuditVerifyRequest";
 import type { BackupDetail } from "./BackupDetail";
 import type { BackupId } from "./BackupId";
+import type { BackupImportRequest } from "./BackupImportRequest";
+import type { BackupImportResult } from "./BackupImportResult";
 import type { BackupKeyInfo } from "./BackupKeyInfo";
 import type { BackupKeyStatus } from "./BackupKeyStatus";
 import type { BackupKeygenRequest } from "./BackupKeygenRequest";
@@ -64,7 +66,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupImportRequest, BackupImportResult, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {
@@ -153,4 +155,6 @@ export interface Commands {
   backup_restore_start: { request: BackupRestoreRequest; response: JobId };
   /** Remove expired backups of a server (never the last good one). */
   backup_prune: { request: BackupPruneRequest; response: BackupPruneResult };
+  /** Record the backups a storage target holds, from their signed catalogues. */
+  backup_import: { request: BackupImportRequest; response: BackupImportResult };
 }

@@ -47,6 +47,40 @@ impl Api {
         })
     }
 
+    pub async fn backup_import(&self, req: BackupImportRequest) -> Result<BackupImportResult> {
+        let event = NewEvent::new("backup.imported", "import", "storage_target")
+            .resource(req.storage.clone());
+        let explicit = req.public_key.as_deref().map(std::path::Path::new);
+        let result = match self.audit.public_key(&self.data_dir, explicit).await {
+            Ok(key) => crate::backup::import::import(&self.repo, &key, &req).await,
+            Err(e) => Err(Error::new(
+                e.code,
+                format!(
+                    "no public key to check the backup catalogues' signatures with: {}",
+                    e.message
+                ),
+            )
+            .with_hint(e.hint.unwrap_or_else(|| {
+                "give the public key of the installation that made the backups with --public-key FILE".into()
+            }))),
+        };
+        let event = match &result {
+            Ok(r) => {
+                let mut event = event.changes(json!({
+                    "imported": r.imported.iter().map(|b| b.id).collect::<Vec<_>>(),
+                    "already_recorded": r.already_recorded,
+                    "refused": r.refused,
+                }));
+                if !r.refused.is_empty() {
+                    event.outcome = AuditOutcome::Failure;
+                }
+                event
+            }
+            Err(_) => event,
+        };
+        self.audited(event, result).await
+    }
+
     pub async fn backup_run(&self, req: BackupRunRequest) -> Result<BackupSummary> {
         self.backup_run_with(req, &Progress::none()).await
     }

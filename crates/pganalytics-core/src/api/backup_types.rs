@@ -333,6 +333,40 @@ pub struct PrunedBackup {
     pub objects_removed: u64,
 }
 
+/// `backup import`: record the backups a storage target holds (after losing the repository,
+/// or on another machine), from their signed catalogues.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupImportRequest {
+    /// Registered storage target to read.
+    pub storage: String,
+    /// Registered server to attach the backups to (else they belong to none).
+    pub server: Option<String>,
+    /// Days `backup prune` keeps them (default 30).
+    pub retention_days: Option<i32>,
+    /// PEM public key that must have signed the catalogues (default: the installation's).
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupImportResult {
+    /// Backups recorded now, newest first.
+    pub imported: Vec<BackupSummary>,
+    /// Backups found that were on record already.
+    pub already_recorded: usize,
+    /// Catalogues not imported, with why (a bad signature, a changed catalogue, …).
+    pub refused: Vec<BackupImportProblem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupImportProblem {
+    pub backup_id: uuid::Uuid,
+    pub object: String,
+    pub problem: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupPruneResult {

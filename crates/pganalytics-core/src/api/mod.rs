@@ -509,4 +509,6 @@ commands! {
     backup_restore_start(BackupRestoreRequest) -> JobId;
     /// Remove expired backups of a server (never the last good one).
     backup_prune(BackupPruneRequest) -> BackupPruneResult;
+    /// Record the backups a storage target holds, from their signed catalogues.
+    backup_import(BackupImportRequest) -> BackupImportResult;
 }

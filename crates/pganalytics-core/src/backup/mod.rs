@@ -21,6 +21,7 @@ pub mod codec;
 pub mod download;
 pub mod engine;
 pub mod errors;
+pub mod import;
 pub mod keys;
 pub mod options;
 pub mod protocol;

@@ -127,6 +127,22 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
     Ok(lock)
 }
 
+/// What the repository keeps of each archive (the catalogue keeps every object).
+fn archive_infos(catalogue: &Catalogue) -> Vec<BackupArchiveInfo> {
+    catalogue
+        .archives
+        .iter()
+        .map(|a| BackupArchiveInfo {
+            name: a.name.clone(),
+            tablespace_oid: a.tablespace_oid,
+            location: a.location.clone(),
+            raw_bytes: a.raw_bytes,
+            stored_bytes: a.objects.iter().map(|o| o.stored_bytes).sum(),
+            objects: a.objects.len(),
+        })
+        .collect()
+}
+
 /// Record a completed backup: only called once the catalogue and its signature are stored.
 pub async fn complete(
     repo: &Repository,
@@ -141,19 +157,7 @@ pub async fn complete(
     } else {
         1.0
     };
-    let archives: Vec<BackupArchiveInfo> = catalogue
-        .archives
-        .iter()
-        .map(|a| BackupArchiveInfo {
-            name: a.name.clone(),
-            tablespace_oid: a.tablespace_oid,
-            location: a.location.clone(),
-            raw_bytes: a.raw_bytes,
-            stored_bytes: a.objects.iter().map(|o| o.stored_bytes).sum(),
-            objects: a.objects.len(),
-        })
-        .collect();
-    let archives = serde_json::to_value(archives)
+    let archives = serde_json::to_value(archive_infos(catalogue))
         .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
     let done = sqlx::query(
         "UPDATE backup_metadata SET backup_status = 'completed', source_size_bytes = $2,
@@ -184,6 +188,76 @@ pub async fn complete(
         ))
         .with_hint("run the backup again; `backup prune` removes the objects of this one"));
     }
+    Ok(())
+}
+
+/// A backup found in a storage target, to be recorded as completed (`backup import`).
+pub struct Imported<'a> {
+    pub catalogue: &'a Catalogue,
+    /// SHA-256 of `catalogue.json` as stored.
+    pub checksum: &'a str,
+    pub signed_by: &'a str,
+    pub server_id: Option<uuid::Uuid>,
+    pub storage_id: uuid::Uuid,
+    pub destination_type: &'a str,
+    pub destination_path: &'a str,
+    pub retention_days: i32,
+}
+
+/// Record an imported backup as completed, from its verified catalogue, in one statement.
+pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> {
+    let c = b.catalogue;
+    let raw = c.raw_bytes() as i64;
+    let stored = c.stored_bytes() as i64;
+    let ratio = if stored > 0 {
+        (raw as f64 / stored as f64 * 100.0).round() / 100.0
+    } else {
+        1.0
+    };
+    let archives = serde_json::to_value(archive_infos(c))
+        .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
+    let encryption = c.encryption.as_ref();
+    sqlx::query(
+        "INSERT INTO backup_metadata (id, backup_name, backup_type, backup_status, source_database,
+             source_size_bytes, compressed_size_bytes, compression_ratio, compression_type,
+             encrypted, encryption_algorithm, checksum, retention_days, destination_type,
+             destination_path, created_at, server_id, storage_target_id, started_at, completed_at,
+             start_lsn, stop_lsn, timeline_id, wal_start_segment, wal_stop_segment,
+             system_identifier, server_version_num, key_fingerprint, archives, signed_by)
+         VALUES ($1, $2, $3, 'completed', $4, $5, $6, $7::float8::numeric, $8, $9, $10, $11, $12,
+             $13, $14, $15, $16, $17, $15, $18, $19::pg_lsn, $20::pg_lsn, $21, $22, $23, $24, $25,
+             $26, $27, $28)",
+    )
+    .bind(c.backup_id)
+    .bind(&c.label)
+    .bind(&c.backup_type)
+    .bind(&c.server_name)
+    .bind(raw)
+    .bind(stored)
+    .bind(ratio)
+    .bind(&c.compression)
+    .bind(encryption.is_some())
+    .bind(encryption.map(|e| e.algorithm.as_str()))
+    .bind(b.checksum)
+    .bind(b.retention_days)
+    .bind(b.destination_type)
+    .bind(b.destination_path)
+    .bind(c.started_at)
+    .bind(b.server_id)
+    .bind(b.storage_id)
+    .bind(c.completed_at)
+    .bind(&c.start_lsn)
+    .bind(&c.stop_lsn)
+    .bind(c.timeline as i32)
+    .bind(&c.wal_start_segment)
+    .bind(&c.wal_stop_segment)
+    .bind(&c.system_identifier)
+    .bind(c.server_version_num as i32)
+    .bind(encryption.map(|e| e.key_fingerprint.as_str()))
+    .bind(archives)
+    .bind(b.signed_by)
+    .execute(repo.pool())
+    .await?;
     Ok(())
 }
 

@@ -138,7 +138,7 @@ pub async fn open_by_id(repo: &Repository, id: uuid::Uuid) -> Result<(StorageTar
     let Some(row) = row else {
         return Err(
             Error::not_found(format!("the storage target {id} is no longer registered")).with_hint(
-                "its backups are still in the store but this installation cannot reach them; docs/DISASTER_RECOVERY.md shows how to read a backup by hand",
+                "its backups are still in the store: `pganalytics storage add` it again, then `pganalytics backup import --storage NAME` (docs/DISASTER_RECOVERY.md, section 10)",
             ),
         );
     };
