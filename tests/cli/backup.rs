@@ -679,6 +679,30 @@ async fn daemon_triggers_verifies_and_restores_backups_as_jobs() {
         .await
         .unwrap();
     assert_eq!(list[0]["id"], backup_id.as_str(), "{list}");
+    // The key and import endpoints: no encrypted backup yet; the store holds this one.
+    let key: Value = http
+        .get(format!("{base}/api/v1/backups/key"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["opens"], 0, "{key}");
+    assert_eq!(key["need_other_keys"], json!([]), "{key}");
+    let import: Value = http
+        .post(format!("{base}/api/v1/backups/import"))
+        .bearer_auth(&token)
+        .json(&json!({ "storage": "local" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(import["already_recorded"], 1, "{import}");
+    assert_eq!(import["imported"], json!([]), "{import}");
     let r = http
         .get(format!("{base}/api/v1/backups?server=ghost"))
         .bearer_auth(&token)
@@ -772,6 +796,13 @@ async fn daemon_triggers_verifies_and_restores_backups_as_jobs() {
         ),
         ("GET", "/api/v1/backups/not-a-uuid".to_string(), None, 400),
         ("GET", format!("/api/v1/backups/{ghost}"), None, 404),
+        ("POST", "/api/v1/backups/import".to_string(), Some(json!({})), 400),
+        (
+            "POST",
+            "/api/v1/backups/import".to_string(),
+            Some(json!({"storage": "nowhere"})),
+            404,
+        ),
         ("GET", format!("/api/v1/jobs/{ghost}"), None, 404),
         ("GET", "/api/v1/jobs/not-a-uuid".to_string(), None, 400),
         (

@@ -13,11 +13,12 @@ use axum::{Json, Router};
 use pganalytics_core::api::{
     Api, AuditActivityRequest, AuditCheckpointInfo, AuditEvent, AuditEventId, AuditLogRequest,
     AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProblem, AuditVerification,
-    AuditVerifyRequest, BackupArchiveInfo, BackupDetail, BackupId, BackupListRequest,
-    BackupProblem, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary,
-    BackupVerification, BackupVerifyRequest, Empty, JobId, JobState, JobStatus, MetricsReport,
-    MetricsShowRequest, MetricsSnapshotRequest, RepoStatus, RestoreSummary, ServerSummary,
-    SnapshotResult, VersionInfo,
+    AuditVerifyRequest, BackupArchiveInfo, BackupDetail, BackupId, BackupImportProblem,
+    BackupImportRequest, BackupImportResult, BackupKeyInfo, BackupKeyStatus, BackupKeyUse,
+    BackupListRequest, BackupProblem, BackupRestoreRequest, BackupRunRequest, BackupStatus,
+    BackupSummary, BackupVerification, BackupVerifyRequest, Empty, JobId, JobState, JobStatus,
+    MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, RepoStatus, RestoreSummary,
+    ServerSummary, SnapshotResult, VersionInfo,
 };
 use pganalytics_core::audit::{Actor, Caller, Source};
 use pganalytics_core::{Error, ErrorCode};
@@ -33,12 +34,15 @@ type AppState = Arc<Api>;
     info(title = "pgAnalytics daemon API", description = "Headless pgAnalytics: the same core as the desktop app and the CLI."),
     paths(healthz, version, servers, repository, metrics_snapshot, metrics_show, prometheus_metrics,
         audit_logs, audit_show, audit_verify, audit_activity, audit_log_event,
-        backups, backup_show, backup_trigger, backup_verify, backup_restore, job_status),
+        backups, backup_show, backup_trigger, backup_verify, backup_restore, backup_key,
+        backup_import, job_status),
     components(schemas(VersionInfo, ServerSummary, RepoStatus, SnapshotResult, MetricsReport,
         AuditPage, AuditEvent, AuditOutcome, AuditVerifyRequest, AuditVerification, AuditProblem,
         AuditCheckpointInfo, AuditLogRequest, AuditLogged,
         BackupSummary, BackupStatus, BackupDetail, BackupArchiveInfo, RestoreSummary,
         BackupRunRequest, BackupVerifyBody, BackupRestoreBody, BackupVerification, BackupProblem,
+        BackupKeyStatus, BackupKeyInfo, BackupKeyUse, BackupImportRequest, BackupImportResult,
+        BackupImportProblem,
         JobId, JobStatus, JobState,
         pganalytics_core::Error, pganalytics_core::ErrorCode)),
     modifiers(&BearerAuth),
@@ -82,6 +86,8 @@ pub fn router(api: AppState, registry: Registry) -> Router {
         .route("/api/v1/audit/events", post(audit_log_event))
         .route("/api/v1/backups", get(backups))
         .route("/api/v1/backups/trigger", post(backup_trigger))
+        .route("/api/v1/backups/key", get(backup_key))
+        .route("/api/v1/backups/import", post(backup_import))
         .route("/api/v1/backups/{backupId}", get(backup_show))
         .route("/api/v1/backups/{backupId}/verify", post(backup_verify))
         .route("/api/v1/backups/{backupId}/restore", post(backup_restore))
@@ -445,6 +451,31 @@ async fn backup_trigger(
 ) -> Result<(StatusCode, Json<JobId>), ApiError> {
     let Json(req) = body.map_err(|e| rejected("request body", e.body_text()))?;
     Ok((StatusCode::ACCEPTED, Json(api.backup_start(req).await?)))
+}
+
+/// Whether the backup key here opens the encrypted backups on record, and which other keys
+/// the rest need (`pganalytics backup key`).
+#[utoipa::path(get, path = "/api/v1/backups/key", security(("bearer" = [])),
+    responses((status = 200, body = BackupKeyStatus), (status = 401, body = pganalytics_core::Error)))]
+async fn backup_key(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+) -> Result<Json<BackupKeyStatus>, ApiError> {
+    Ok(Json(api.backup_key_status(Empty {}).await?))
+}
+
+/// Record the backups a registered storage target holds, from their signed catalogues (after
+/// the repository was lost). Catalogues whose signature does not verify are listed in
+/// `refused`, never imported; backups on record already are counted, not changed.
+#[utoipa::path(post, path = "/api/v1/backups/import", security(("bearer" = [])),
+    request_body = BackupImportRequest,
+    responses((status = 200, body = BackupImportResult), (status = 400, body = pganalytics_core::Error),
+        (status = 401, body = pganalytics_core::Error), (status = 404, body = pganalytics_core::Error)))]
+async fn backup_import(
+    Extension(AsCaller(api)): Extension<AsCaller>,
+    body: Result<Json<BackupImportRequest>, JsonRejection>,
+) -> Result<Json<BackupImportResult>, ApiError> {
+    let Json(req) = body.map_err(|e| rejected("request body", e.body_text()))?;
+    Ok(Json(api.backup_import(req).await?))
 }
 
 /// Body of `POST /api/v1/backups/{backupId}/verify`; `{}` or no body checks the objects only.
