@@ -796,7 +796,12 @@ async fn daemon_triggers_verifies_and_restores_backups_as_jobs() {
         ),
         ("GET", "/api/v1/backups/not-a-uuid".to_string(), None, 400),
         ("GET", format!("/api/v1/backups/{ghost}"), None, 404),
-        ("POST", "/api/v1/backups/import".to_string(), Some(json!({})), 400),
+        (
+            "POST",
+            "/api/v1/backups/import".to_string(),
+            Some(json!({})),
+            400,
+        ),
         (
             "POST",
             "/api/v1/backups/import".to_string(),
