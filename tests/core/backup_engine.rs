@@ -249,6 +249,27 @@ async fn round_trip(major: u32, store: Store) {
         detail.archives
     );
     assert!(detail.wal_start_segment.is_some() && detail.key_fingerprint.is_some());
+    // 15+ servers built with zstd compress the archives themselves (`<name>.tar.zst`).
+    let has_zstd: bool = sqlx::query_scalar(
+        "SELECT COALESCE('zstd' = ANY(enumvals), false) FROM pg_settings
+         WHERE name = 'wal_compression'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let server_side = major >= 15 && has_zstd;
+    eprintln!("pg{major}: server-side zstd: {server_side}");
+    assert!(
+        detail
+            .archives
+            .iter()
+            .all(|a| a.name.ends_with(".tar.zst") == server_side),
+        "{:?}",
+        detail.archives
+    );
+    if major == 15 {
+        assert!(has_zstd, "Debian's PostgreSQL 15 is built with zstd");
+    }
 
     // Stored objects hold no plaintext of the marker row; the incompressible table went into
     // objects stored without compression.

@@ -46,6 +46,10 @@ pub struct Catalogue {
     /// the last one zero-padded), streamed alongside the data.
     #[serde(default)]
     pub wal: Vec<Object>,
+    /// Bytes of the files backed up (the manifest's sizes) when the server compressed the
+    /// archives (`<name>.tar.zst`): their objects then hold compressed bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,8 +96,12 @@ pub struct Signature {
 }
 
 impl Catalogue {
+    /// The backup's size before compression: the objects' raw bytes, or the files' sizes when
+    /// the server compressed the archives.
     pub fn raw_bytes(&self) -> u64 {
-        self.objects().map(|o| o.raw_bytes).sum()
+        let objects: u64 = self.objects().map(|o| o.raw_bytes).sum();
+        self.source_bytes
+            .map_or(objects, |files| files.max(objects))
     }
 
     pub fn stored_bytes(&self) -> u64 {

@@ -283,6 +283,21 @@ impl Drop for Prefetch {
     }
 }
 
+/// The tar stream of an archive whose decoded objects arrive on `rx`: as they are, or through
+/// a zstd decoder when the server compressed the archive (its name ends in `.zst`: the objects
+/// are consecutive pieces of one zstd stream).
+pub fn archive_reader(
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    archive_name: &str,
+) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+    let reader = ChannelReader::new(rx);
+    Ok(if archive_name.ends_with(".zst") {
+        Box::new(zstd::stream::read::Decoder::new(reader)?)
+    } else {
+        Box::new(reader)
+    })
+}
+
 /// A `Read` over byte buffers sent from async code: lets the `tar` crate consume an archive
 /// on a blocking thread while the next objects download.
 pub struct ChannelReader {

@@ -126,6 +126,9 @@ pub async fn run(
     let mut options = BaseBackupOptions::new(&name);
     options.fast_checkpoint = !req.spread_checkpoint.unwrap_or(false);
     options.include_wal = false;
+    options.server_zstd =
+        server_zstd(repo, &req.server, conn.server_version_num(), compression).await;
+    let server_compressed = options.server_zstd.is_some();
     let taken = Taking {
         target: &target,
         backup_dir: &backup_dir,
@@ -135,7 +138,7 @@ pub async fn run(
     .take(conn, wal, &options)
     .await;
     let outcome = match taken {
-        Ok((result, archives, manifest, wal)) => {
+        Ok((result, archives, manifest, wal, files_bytes)) => {
             let catalogue = Catalogue {
                 format: catalogue::FORMAT,
                 backup_id: id,
@@ -163,6 +166,7 @@ pub async fn run(
                 archives,
                 manifest,
                 wal,
+                source_bytes: files_bytes.filter(|_| server_compressed),
             };
             seal(repo, &target, &backup_dir, &catalogue, &signer).await
         }
@@ -195,7 +199,13 @@ struct Taking<'a> {
     progress: &'a Progress,
 }
 
-type Taken = (BaseBackupResult, Vec<Archive>, Object, Vec<Object>);
+type Taken = (
+    BaseBackupResult,
+    Vec<Archive>,
+    Object,
+    Vec<Object>,
+    Option<u64>,
+);
 
 impl Taking<'_> {
     /// `BASE_BACKUP` on `conn` into the upload pipeline, with the WAL streamed alongside on
@@ -226,7 +236,7 @@ impl Taking<'_> {
         };
         let _ = conn.close().await;
         let _ = wal.end.send(Some(wal_stream::parse_lsn(&result.end_lsn)?));
-        let (archives, manifest) = match sink.finish().await {
+        let (archives, manifest, files_bytes) = match sink.finish().await {
             Ok(done) => done,
             Err(e) => {
                 wal.task.abort();
@@ -237,8 +247,41 @@ impl Taking<'_> {
             .task
             .await
             .map_err(|e| Error::internal(format!("the WAL streaming task failed: {e}")))??;
-        Ok((result, archives, manifest, segments))
+        Ok((result, archives, manifest, segments, files_bytes))
     }
+}
+
+/// Compression by the server (15+, built with zstd): each archive arrives zstd-compressed,
+/// made on two workers, so the WAL sender moves a fraction of the bytes and the client only
+/// encrypts and hashes (measured with pg_basebackup on pgbench data: 0.73–0.90 s/GB against
+/// 1.1–1.5 with one worker and 1.7 compressing on the client). 13–14, servers without zstd and
+/// `--compress none` keep compressing here (or not at all). Whether the server has zstd is
+/// read from `wal_compression`'s allowed values; any doubt means client compression.
+async fn server_zstd(
+    repo: &Repository,
+    server: &str,
+    server_version_num: u32,
+    compression: Compression,
+) -> Option<String> {
+    let Compression::Zstd(level) = compression else {
+        return None;
+    };
+    if !super::options::uses_new_syntax(server_version_num) {
+        return None;
+    }
+    let mut conn = crate::server::connect(repo, server).await.ok()?;
+    let has_zstd: Option<bool> = sqlx::query_scalar(
+        "SELECT COALESCE('zstd' = ANY(enumvals), false) FROM pg_settings
+         WHERE name = 'wal_compression'",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .ok()
+    .flatten();
+    let _ = sqlx::Connection::close(conn).await;
+    has_zstd
+        .unwrap_or(false)
+        .then(|| format!("level={level},workers=2"))
 }
 
 /// Store the catalogue and its signature, then record the backup as completed.

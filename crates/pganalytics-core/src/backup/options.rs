@@ -35,6 +35,9 @@ pub struct BaseBackupOptions {
     /// free) or `SHA256` (costs the server about half a CPU-second per GB). Our objects carry
     /// SHA-256 anyway; the manifest's checksums check what the archives unpack to.
     pub manifest_checksums: &'static str,
+    /// 15+: the server compresses each archive with zstd (`COMPRESSION_DETAIL`, e.g.
+    /// `level=1,workers=2`) before sending it; archives then arrive as `<name>.tar.zst`.
+    pub server_zstd: Option<String>,
 }
 
 impl BaseBackupOptions {
@@ -47,6 +50,7 @@ impl BaseBackupOptions {
             max_rate_kb: None,
             include_wal: true,
             manifest_checksums: "CRC32C",
+            server_zstd: None,
         }
     }
 }
@@ -91,6 +95,10 @@ pub fn base_backup_command(server_version_num: u32, options: &BaseBackupOptions)
             options.manifest_checksums
         ));
         parts.push("TARGET 'client'".into());
+        if let Some(detail) = &options.server_zstd {
+            parts.push("COMPRESSION 'zstd'".into());
+            parts.push(format!("COMPRESSION_DETAIL {}", quote(detail)));
+        }
         format!("BASE_BACKUP ({})", parts.join(", "))
     } else {
         let mut cmd = format!("BASE_BACKUP LABEL {label}");
@@ -128,6 +136,15 @@ mod tests {
             cmd,
             "BASE_BACKUP LABEL 'nightly' PROGRESS FAST WAL NOWAIT TABLESPACE_MAP MANIFEST 'yes' MANIFEST_CHECKSUMS 'CRC32C'"
         );
+    }
+
+    #[test]
+    fn server_compression_from_15() {
+        let mut options = BaseBackupOptions::new("n");
+        options.server_zstd = Some("level=1,workers=2".into());
+        assert!(base_backup_command(150_000, &options).ends_with(
+            "TARGET 'client', COMPRESSION 'zstd', COMPRESSION_DETAIL 'level=1,workers=2')"
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! one stops the restore. A failed restore removes what it wrote, so a folder is either a
 //! complete restore or as empty as it was.
 
-use super::download::{self, ChannelReader, Opened, Prefetch};
+use super::download::{self, Opened, Prefetch};
 use super::engine::Progress;
 use super::record;
 use crate::api::{BackupRestoreRequest, RestoreSummary};
@@ -162,8 +162,9 @@ pub async fn restore_into(
         };
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
         let unpack_dest = dest.clone();
+        let archive_name = archive.name.clone();
         let unpacker = tokio::task::spawn_blocking(move || {
-            let mut tar = tar::Archive::new(ChannelReader::new(rx));
+            let mut tar = tar::Archive::new(download::archive_reader(rx, &archive_name)?);
             tar.set_preserve_permissions(true);
             tar.set_overwrite(false);
             tar.unpack(&unpack_dest)

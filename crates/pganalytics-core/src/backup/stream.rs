@@ -122,6 +122,8 @@ struct Exchange<'a, S: BackupSink> {
     copies: usize,
     target: Target,
     done: u64,
+    /// The server's count from its progress messages (15+).
+    server_done: u64,
     total: Option<u64>,
 }
 
@@ -165,6 +167,7 @@ impl ReplicationConnection {
             copies: 0,
             target: Target::None,
             done: 0,
+            server_done: 0,
             total: None,
         };
         let mut kind = ResultKind::Other;
@@ -374,14 +377,16 @@ impl<S: BackupSink> Exchange<'_, S> {
                 self.target = Target::Manifest;
                 Ok(())
             }
-            // The server's own count; ours (archive bytes received) is the same without
-            // server-side compression, and is reported after every chunk.
+            // The server's own count of bytes read. Ours (archive bytes received) is the same
+            // without server-side compression and is reported after every chunk; with it, ours
+            // counts compressed bytes, so the larger of the two is the progress.
             b'p' => {
-                if rest.len() != 8 {
-                    return Err(Error::internal(
-                        "BASE_BACKUP sent a malformed progress message",
-                    ));
-                }
+                let count: [u8; 8] = rest.try_into().map_err(|_| {
+                    Error::internal("BASE_BACKUP sent a malformed progress message")
+                })?;
+                self.server_done = u64::from_be_bytes(count);
+                self.sink
+                    .progress(self.done.max(self.server_done), self.total);
                 Ok(())
             }
             other => Err(Error::internal(format!(
@@ -396,7 +401,8 @@ impl<S: BackupSink> Exchange<'_, S> {
             Target::Archive => {
                 self.archive_bytes(bytes).await?;
                 self.done += bytes.len() as u64;
-                self.sink.progress(self.done, self.total);
+                self.sink
+                    .progress(self.done.max(self.server_done), self.total);
                 Ok(())
             }
             Target::Manifest => {

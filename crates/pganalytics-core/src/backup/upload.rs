@@ -164,8 +164,12 @@ impl UploadSink {
 
     /// Store the last object and the manifest, wait for every upload; the archives with their
     /// objects in order, and the manifest's object.
-    pub async fn finish(mut self) -> Result<(Vec<Archive>, Object)> {
+    /// Store the manifest, wait for every upload; the archives, the manifest's object and the
+    /// total size of the files the manifest lists (the backup's size when the server
+    /// compressed the archives).
+    pub async fn finish(mut self) -> Result<(Vec<Archive>, Object, Option<u64>)> {
         let manifest = std::mem::take(&mut self.manifest);
+        let files_bytes = manifest_files_bytes(&manifest);
         let key = format!("{}backup_manifest", self.backup_dir);
         let sent = match self.flush_object().await {
             Ok(()) => self.send(Part::Manifest, key, manifest).await,
@@ -192,7 +196,7 @@ impl UploadSink {
             a.objects.sort_by_key(|o| o.sequence);
         }
         let manifest = manifest.ok_or_else(|| Error::internal("the manifest was not stored"))?;
-        Ok((self.archives, manifest))
+        Ok((self.archives, manifest, files_bytes))
     }
 
     /// The backup failed: stop the uploads and return their error, if they had one (it is
@@ -343,4 +347,20 @@ pub async fn store(target: Arc<Target>, codec: Arc<Codec>, job: Job) -> Result<S
             sha256: encoded.sha256,
         },
     ))
+}
+
+/// Sum of the `Size` of every file in a `backup_manifest` (JSON); `None` when unreadable.
+fn manifest_files_bytes(manifest: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(rename = "Files")]
+        files: Vec<File>,
+    }
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(rename = "Size")]
+        size: u64,
+    }
+    let m: Manifest = serde_json::from_slice(manifest).ok()?;
+    Some(m.files.iter().map(|f| f.size).sum())
 }

@@ -5,7 +5,7 @@
 //! catalogs, stops it and removes it; the measured time is the backup's `rto_seconds`.
 
 use super::catalogue::Catalogue;
-use super::download::{self, ChannelReader, Opened, Prefetch};
+use super::download::{self, Opened, Prefetch};
 use super::engine::Progress;
 use super::record;
 use super::wal_stream;
@@ -126,7 +126,7 @@ fn parse_manifest(bytes: &[u8]) -> std::result::Result<HashMap<String, ManifestF
 type ReadFiles = Vec<(String, u64, String)>;
 
 fn read_archive(
-    reader: ChannelReader,
+    reader: Box<dyn std::io::Read + Send>,
     prefix: String,
     manifest: Arc<HashMap<String, ManifestFile>>,
 ) -> std::io::Result<ReadFiles> {
@@ -213,8 +213,10 @@ async fn check_objects(
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
         let p = prefix.clone();
         let m = manifest.clone().unwrap_or_default();
-        let reader =
-            tokio::task::spawn_blocking(move || read_archive(ChannelReader::new(rx), p, m));
+        let name = archive.name.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            read_archive(download::archive_reader(rx, &name)?, p, m)
+        });
         let mut tx = Some(tx);
         let mut fetch = Prefetch::new(opened, archive.objects.clone());
         while let Some((object, fetched)) = fetch.next().await {
