@@ -226,6 +226,19 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A pool on a restored server started by `backup restore --start`.
+async fn restored_server(port: u16) -> sqlx::PgPool {
+    sqlx::PgPool::connect_with(
+        sqlx::postgres::PgConnectOptions::new_without_pgpass()
+            .host("127.0.0.1")
+            .port(port)
+            .username("postgres")
+            .database("postgres"),
+    )
+    .await
+    .expect("connect to the restored server")
+}
+
 async fn round_trip(major: u32, store: Store) {
     let (src, pool) = source(major).await;
     let want = fingerprint(&pool).await;
@@ -307,15 +320,7 @@ async fn round_trip(major: u32, store: Store) {
     assert_eq!(restored.status, "completed");
     assert_eq!(restored.tablespace_dirs.len(), 1);
     let port = restored.started_port.expect("started");
-    let copy = sqlx::PgPool::connect_with(
-        sqlx::postgres::PgConnectOptions::new_without_pgpass()
-            .host("127.0.0.1")
-            .port(port)
-            .username("postgres")
-            .database("postgres"),
-    )
-    .await
-    .expect("connect to the restored server");
+    let copy = restored_server(port).await;
     assert_eq!(fingerprint(&copy).await, want);
     // An unlogged table comes back empty, as PostgreSQL defines.
     let scratch: i64 = sqlx::query_scalar("SELECT count(*) FROM scratch")
@@ -858,15 +863,7 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
         .await
         .expect("restore from the imported record");
     let port = restored.started_port.expect("started");
-    let copy = sqlx::PgPool::connect_with(
-        sqlx::postgres::PgConnectOptions::new_without_pgpass()
-            .host("127.0.0.1")
-            .port(port)
-            .username("postgres")
-            .database("postgres"),
-    )
-    .await
-    .expect("connect to the restored server");
+    let copy = restored_server(port).await;
     assert_eq!(fingerprint(&copy).await, want);
     copy.close().await;
     pganalytics_core::backup::restore::stop(&target, 15)

@@ -377,6 +377,11 @@ impl Output {
             r.already_recorded,
             r.refused.len()
         );
+        if r.imported.is_empty() && r.already_recorded == 0 && r.refused.is_empty() {
+            eprintln!(
+                "hint: no backup catalogue in this target; check its URL and prefix (`pganalytics storage list`)"
+            );
+        }
         if !r.imported.is_empty() {
             self.backup_list(&r.imported);
         }

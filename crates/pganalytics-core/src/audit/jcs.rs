@@ -239,7 +239,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `uXXXX` at the cursor (on the `u`); leaves the cursor after the digits.
+    /// The four hex digits of a `\u` escape (cursor on the `u`); leaves the cursor after them.
     fn hex4(&mut self) -> Option<u32> {
         let digits = self.s.get(self.i + 1..self.i + 5)?;
         let text = std::str::from_utf8(digits).ok()?;

@@ -39,6 +39,17 @@ impl Progress {
 /// Days a backup is kept by default (`backup prune` without `--keep-days`).
 pub const DEFAULT_RETENTION_DAYS: i32 = 30;
 
+/// The days `backup prune` keeps a backup: as asked, or the default; at least one.
+pub fn retention_days(asked: Option<i32>) -> Result<i32> {
+    let days = asked.unwrap_or(DEFAULT_RETENTION_DAYS);
+    if days < 1 {
+        return Err(Error::invalid_input(format!(
+            "--retention-days must be at least 1, not {days}"
+        )));
+    }
+    Ok(days)
+}
+
 /// Take one full backup of `req.server` into `req.storage`. The backup is `completed` only
 /// once every object, the catalogue and its signature are stored; on any failure the row says
 /// `failed` with the reason, and the objects written so far are removed (when the store can
@@ -52,10 +63,7 @@ pub async fn run(
 ) -> Result<BackupSummary> {
     let compression = Compression::parse(req.compress.as_deref())
         .map_err(|e| Error::invalid_input(e).with_hint("e.g. --compress zstd:3"))?;
-    let retention_days = req.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
-    if retention_days < 1 {
-        return Err(Error::invalid_input("--retention-days must be at least 1"));
-    }
+    let retention_days = retention_days(req.retention_days)?;
     // Everything that can be refused is checked before anything is written.
     let key = if req.encrypt.unwrap_or(false) {
         Some(keys::load(data_dir).await?)

@@ -5,25 +5,19 @@
 
 use super::catalogue::{self, Catalogue};
 use super::record;
-use crate::api::{BackupImportProblem, BackupImportRequest, BackupImportResult, BackupStatus};
+use crate::api::{BackupImportProblem, BackupImportRequest, BackupImportResult};
 use crate::audit::keys::VerifyingKey;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::repository::Repository;
 use crate::storage::operator::Target;
 use sha2::{Digest, Sha256};
-
-/// Days a backup is kept by `backup prune` when the import does not say (as `backup run`).
-const DEFAULT_RETENTION_DAYS: i32 = 30;
 
 pub async fn import(
     repo: &Repository,
     public_key: &VerifyingKey,
     req: &BackupImportRequest,
 ) -> Result<BackupImportResult> {
-    let retention_days = req.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS);
-    if retention_days < 1 {
-        return Err(Error::invalid_input("--retention-days must be at least 1"));
-    }
+    let retention_days = super::engine::retention_days(req.retention_days)?;
     let server_id = match &req.server {
         Some(name) => Some(crate::server::id_of(repo, name).await?),
         None => None,
@@ -83,9 +77,7 @@ pub async fn import(
             },
         )
         .await?;
-        let summary = record::get(repo, id).await?;
-        debug_assert_eq!(summary.status, BackupStatus::Completed);
-        result.imported.push(summary);
+        result.imported.push(record::get(repo, id).await?);
     }
     result
         .imported

@@ -127,20 +127,45 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
     Ok(lock)
 }
 
-/// What the repository keeps of each archive (the catalogue keeps every object).
-fn archive_infos(catalogue: &Catalogue) -> Vec<BackupArchiveInfo> {
-    catalogue
-        .archives
-        .iter()
-        .map(|a| BackupArchiveInfo {
-            name: a.name.clone(),
-            tablespace_oid: a.tablespace_oid,
-            location: a.location.clone(),
-            raw_bytes: a.raw_bytes,
-            stored_bytes: a.objects.iter().map(|o| o.stored_bytes).sum(),
-            objects: a.objects.len(),
+/// What the repository keeps of a completed backup besides the catalogue's fields: sizes,
+/// ratio and, per archive, its sizes and object count (the catalogue keeps every object).
+struct Recorded {
+    raw: i64,
+    stored: i64,
+    ratio: f64,
+    archives: serde_json::Value,
+}
+
+impl Recorded {
+    fn of(catalogue: &Catalogue) -> Result<Recorded> {
+        let raw = catalogue.raw_bytes() as i64;
+        let stored = catalogue.stored_bytes() as i64;
+        let ratio = if stored > 0 {
+            (raw as f64 / stored as f64 * 100.0).round() / 100.0
+        } else {
+            1.0
+        };
+        let archives: Vec<BackupArchiveInfo> = catalogue
+            .archives
+            .iter()
+            .map(|a| BackupArchiveInfo {
+                name: a.name.clone(),
+                tablespace_oid: a.tablespace_oid,
+                location: a.location.clone(),
+                raw_bytes: a.raw_bytes,
+                stored_bytes: a.objects.iter().map(|o| o.stored_bytes).sum(),
+                objects: a.objects.len(),
+            })
+            .collect();
+        let archives = serde_json::to_value(archives)
+            .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
+        Ok(Recorded {
+            raw,
+            stored,
+            ratio,
+            archives,
         })
-        .collect()
+    }
 }
 
 /// Record a completed backup: only called once the catalogue and its signature are stored.
@@ -150,15 +175,12 @@ pub async fn complete(
     checksum: &str,
     signed_by: &str,
 ) -> Result<()> {
-    let raw = catalogue.raw_bytes() as i64;
-    let stored = catalogue.stored_bytes() as i64;
-    let ratio = if stored > 0 {
-        (raw as f64 / stored as f64 * 100.0).round() / 100.0
-    } else {
-        1.0
-    };
-    let archives = serde_json::to_value(archive_infos(catalogue))
-        .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
+    let Recorded {
+        raw,
+        stored,
+        ratio,
+        archives,
+    } = Recorded::of(catalogue)?;
     let done = sqlx::query(
         "UPDATE backup_metadata SET backup_status = 'completed', source_size_bytes = $2,
              compressed_size_bytes = $3, compression_ratio = $4::float8::numeric, checksum = $5,
@@ -207,15 +229,12 @@ pub struct Imported<'a> {
 /// Record an imported backup as completed, from its verified catalogue, in one statement.
 pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> {
     let c = b.catalogue;
-    let raw = c.raw_bytes() as i64;
-    let stored = c.stored_bytes() as i64;
-    let ratio = if stored > 0 {
-        (raw as f64 / stored as f64 * 100.0).round() / 100.0
-    } else {
-        1.0
-    };
-    let archives = serde_json::to_value(archive_infos(c))
-        .map_err(|e| Error::internal(format!("serialize archives: {e}")))?;
+    let Recorded {
+        raw,
+        stored,
+        ratio,
+        archives,
+    } = Recorded::of(c)?;
     let encryption = c.encryption.as_ref();
     sqlx::query(
         "INSERT INTO backup_metadata (id, backup_name, backup_type, backup_status, source_database,

@@ -80,6 +80,13 @@ enum Verdict {
     },
 }
 
+/// The chunks `from..=to` is read in: `(first id, last id)` of each.
+fn chunks_of(from: i64, to: i64) -> impl Iterator<Item = (i64, i64)> {
+    (from..=to)
+        .step_by(CHUNK as usize)
+        .map(move |next| (next, (next + CHUNK - 1).min(to)))
+}
+
 pub async fn verify(pool: &PgPool, request: Request<'_>) -> Result<AuditVerification> {
     let started = Instant::now();
     let mut scope = Scope::default();
@@ -167,9 +174,7 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
     // Each chunk is read on its own connection and then hashed (on every core) in its own
     // task; IN_FLIGHT chunks are at some stage at once, so the server formats rows while
     // earlier ones are hashed. The chain is then walked in order here.
-    let ranges = (start..=to)
-        .step_by(CHUNK as usize)
-        .map(move |next| (next, (next + CHUNK - 1).min(to)));
+    let ranges = chunks_of(start, to);
     let pool_for_reads = pool.clone();
     let mut chunks = futures_util::stream::iter(ranges)
         .map(move |(next, upto)| {

@@ -11,10 +11,7 @@ pub struct Read {
 /// Read events `from..=to` as verification does (binary COPY, `IN_FLIGHT` chunks at once).
 pub async fn read(pool: &PgPool, from: i64, to: i64) -> Result<Read> {
     let actors = actor_names(pool).await?;
-    let ranges = (from..=to)
-        .step_by(CHUNK as usize)
-        .map(|next| (next, (next + CHUNK - 1).min(to)));
-    let chunks = futures_util::stream::iter(ranges)
+    let chunks = futures_util::stream::iter(chunks_of(from, to))
         .map(|(next, upto)| read_chunk(pool.clone(), next, upto))
         .buffered(IN_FLIGHT)
         .collect::<Vec<_>>()
