@@ -235,35 +235,47 @@ async fn drive(s: &Session, display: &str, store: &Path, restored: &Path) -> Res
     let object = damage_largest_object(store)?;
     press(s, &format!("{row} [data-testid=backup-verify]")).await?;
     let area = format!("[data-testid=backup-verify-area][data-id=\"{id}\"]");
-    let alarm = shown_or_error(
+    let alarm_css = format!("{area} [data-testid=backup-verify-result][data-intact=false]");
+    shown_or_error(
         s,
         "the verification of the damaged backup",
         JOB_TIMEOUT,
-        &format!("{area} [data-testid=backup-verify-result][data-intact=false]"),
+        &alarm_css,
         &format!("{area} [data-testid=backup-verify-error]"),
     )
     .await?;
-    let named = s
-        .attribute(&alarm, "data-object")
-        .await?
-        .unwrap_or_default();
+    // The list reloads when the verification ends and may draw the alarm again: read it whole
+    // from one element, finding it again if the one found first was replaced.
+    let (named, problem, text) = wait_for("the alarm's details", UI_TIMEOUT, || async {
+        let Some(alarm) = s.find(&alarm_css).await? else {
+            return Ok(None);
+        };
+        let named = s
+            .attribute(&alarm, "data-object")
+            .await?
+            .unwrap_or_default();
+        let problem = s
+            .attribute(&alarm, "data-problem")
+            .await?
+            .unwrap_or_default();
+        let text = s.text(&alarm).await?;
+        Ok(Some((named, problem, text)))
+    })
+    .await?;
     ensure!(
         !named.is_empty() && object.ends_with(&named),
         "the alarm names the damaged object {}: {named}",
         object.display()
     );
-    let problem = s
-        .attribute(&alarm, "data-problem")
-        .await?
-        .unwrap_or_default();
     ensure!(!problem.is_empty(), "the alarm says what is wrong");
-    let text = s.text(&alarm).await?;
     ensure!(
         text.contains("damaged") && text.contains(&named),
         "the alarm reads as one: {text}"
     );
     eprintln!("e2e: the damaged backup's alarm: {problem} in {named}");
-    scroll_into_view(s, &alarm).await?;
+    if let Some(alarm) = s.find(&alarm_css).await? {
+        scroll_into_view(s, &alarm).await?;
+    }
     screenshot(s, display, "backups-verify-alarm.png").await?;
     Ok(())
 }
