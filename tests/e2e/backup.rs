@@ -87,6 +87,27 @@ async fn press(s: &Session, css: &str) -> Result<()> {
     s.click(&el).await.with_context(|| format!("click `{css}`"))
 }
 
+/// Open the details of the backup in `row`. The toggle redraws the row at once with
+/// `aria-expanded=true`; when that does not follow, the click landed elsewhere (the panel was
+/// still drawing and moved the button between WebDriver's scroll and its click), so it is
+/// clicked again — never when it took, as a second click would close the details.
+async fn open_details(s: &Session, row: &str) -> Result<()> {
+    let button = format!("{row} [data-testid=backup-details]");
+    let expanded = format!("{button}[aria-expanded=true]");
+    for _ in 0..3 {
+        press(s, &button).await?;
+        let took = wait_for("the details to open", Duration::from_secs(5), || async {
+            Ok(s.find(&expanded).await?.map(|_| ()))
+        })
+        .await;
+        if took.is_ok() {
+            return Ok(());
+        }
+        eprintln!("e2e: the click on `{button}` did not open the details; clicking again");
+    }
+    bail!("three clicks on `{button}` did not open the backup's details")
+}
+
 async fn scroll_into_view(s: &Session, el: &Element) -> Result<()> {
     s.execute(
         "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' });",
@@ -219,7 +240,7 @@ async fn drive(s: &Session, display: &str, store: &Path, restored: &Path) -> Res
     // The backup's details now list the restore.
     press(s, "[data-testid=nav-backups]").await?;
     let row = format!("[data-testid=backup-row][data-id=\"{id}\"]");
-    press(s, &format!("{row} [data-testid=backup-details]")).await?;
+    open_details(s, &row).await?;
     let restore_row = wait_for(
         "the restore in the backup's details",
         UI_TIMEOUT,
@@ -455,7 +476,7 @@ async fn verify(s: &Session, id: &str) -> Result<()> {
 /// nothing to remove (there is one backup).
 async fn details_and_prune(s: &Session, id: &str) -> Result<()> {
     let row = format!("[data-testid=backup-row][data-id=\"{id}\"]");
-    press(s, &format!("{row} [data-testid=backup-details]")).await?;
+    open_details(s, &row).await?;
     shown_or_error(
         s,
         "the backup's details",

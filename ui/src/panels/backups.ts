@@ -59,7 +59,13 @@ export function renderBackups(container: HTMLElement): void {
   const keygenButton = h("button", { type: "button", class: "btn btn-small", "data-testid": "backup-keygen" }, "Create encryption key");
   const keyFeedback = h("span", { class: "key-feedback", "data-testid": "backup-key-feedback" });
   // Whether the key here opens the encrypted backups on record (`backup key` in the CLI).
-  const keyStatus = h("div", { class: "key-status", "data-testid": "backup-key-status", "aria-live": "polite" });
+  // Holds a line from the start so the table below does not jump when the answer arrives (a
+  // click aimed at a row would land elsewhere).
+  const keyStatus = h(
+    "div",
+    { class: "key-status", "data-testid": "backup-key-status", "aria-live": "polite" },
+    h("p", { class: "muted" }, "Checking the backup key…"),
+  );
   const startButton = h("button", { type: "submit", class: "btn btn-primary", "data-testid": "backup-start" }, "Back up now");
   const setupNote = h("div", { "data-testid": "backup-setup-note" });
   const runArea = h("div", { class: "run-area", "data-testid": "backup-run-area", "aria-live": "polite" });

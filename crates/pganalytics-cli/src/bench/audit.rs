@@ -5,13 +5,22 @@
 //!
 //! - **plain**: single-row `INSERT`s of the same rows into an unprotected copy of `audit_logs`
 //!   (same columns and indexes, no triggers), one connection per writer, autocommit. The
-//!   INSERT returns when the row is durable, so its latency is both "call" and "durable".
+//!   INSERT returns when the row is durable: "call" is the INSERT's own time.
 //! - **ours**: `AuditLog::log_with_receipt` (the `Log` call), whose receipt resolves when the
 //!   batch holding the event has committed ("durable").
 //!
 //! Two loads: *max* (every writer as fast as it can: throughput) and *paced* (both sides
 //! offered the same rate, half of what plain INSERT sustained: latency at equal load).
 //! Then verification throughput over the whole log.
+//!
+//! Paced, "durable" runs from an event's **arrival** to its commit on both sides: one pacer
+//! task per writer releases the events at their times (tokio's timer has a 1 ms grain, so
+//! events due together are released together, alike for both sides) and stamps them. Ours
+//! calls `Log` at once; the plain writer INSERTs them in order on its connection, so an event
+//! that arrives while the previous INSERT runs waits, and that wait counts — as an event
+//! arriving during our commit in progress waits for it. (Until 2026-11-30 the plain side timed
+//! each INSERT from its own start, leaving that wait out: it compared our arrival-to-durable
+//! with its service time alone.)
 
 use super::Workdir;
 use crate::cli::BenchAuditArgs;
@@ -225,54 +234,90 @@ async fn plain(
     for w in 0..writers {
         let pool = pool.clone();
         let n = events / writers;
+        let arrivals = arrivals(start, rate, writers, w, n);
         tasks.push(tokio::spawn(async move {
-            let mut conn = pool.acquire().await?;
-            let mut latencies = Vec::with_capacity(n);
-            for i in 0..n {
-                if let Some(rate) = rate {
-                    tokio::time::sleep_until(schedule(start, rate, writers, w, i).into()).await;
-                }
-                let t = Instant::now();
-                sqlx::query(
-                    "INSERT INTO plain_audit (event_id, event_type, resource_type, resource_id,
-                         action, outcome, source, actor_id, changes, old_values, new_values,
-                         ip_address, user_agent, personal_salt, personal_digest, content_hash,
-                         previous_hash, created_at)
-                     SELECT $1, 'bench.event', 'table', $2, 'update', 'success', 'api', a.id,
-                         $3, $4, $5, '10.0.0.1', 'bench/1', $6, $7, $8, $9, now()
-                     FROM actors a WHERE a.kind = 'external' AND a.name = 'bench-writer'",
-                )
-                .bind(uuid::Uuid::new_v4())
-                .bind(format!("public.t{i}"))
-                .bind(serde_json::json!({ "n": i, "writer": w }))
-                .bind(serde_json::json!({ "rows": i }))
-                .bind(serde_json::json!({ "rows": i + 1 }))
-                .bind(vec![7u8; 16])
-                .bind("0".repeat(64))
-                .bind("1".repeat(64))
-                .bind("2".repeat(64))
-                .execute(&mut *conn)
-                .await?;
-                latencies.push(t.elapsed());
-            }
-            Ok::<_, sqlx::Error>(latencies)
+            plain_writer(pool, w, n, arrivals).await
         }));
     }
     let mut call = Vec::new();
+    let mut durable = Vec::new();
     for t in tasks {
-        call.extend(
-            t.await
-                .map_err(|e| Error::internal(format!("writer task: {e}")))?
-                .map_err(internal("plain INSERT"))?,
-        );
+        let (c, d) = t
+            .await
+            .map_err(|e| Error::internal(format!("writer task: {e}")))?
+            .map_err(internal("plain INSERT"))?;
+        call.extend(c);
+        durable.extend(d);
     }
     let elapsed = start.elapsed();
     Ok(Sample {
         events: call.len(),
         elapsed,
-        durable: call.clone(),
         call,
+        durable,
     })
+}
+
+/// The events of writer `w`, each with the instant it arrived: released by a pacer task at
+/// their scheduled times when paced, all at once otherwise.
+fn arrivals(
+    start: Instant,
+    rate: Option<f64>,
+    writers: usize,
+    w: usize,
+    n: usize,
+) -> tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for i in 0..n {
+            if let Some(rate) = rate {
+                tokio::time::sleep_until(schedule(start, rate, writers, w, i).into()).await;
+            }
+            if tx.send((i, Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// One plain writer: INSERTs its events in arrival order on one connection. Returns each
+/// INSERT's own time and each event's time from arrival to durable.
+async fn plain_writer(
+    pool: sqlx::PgPool,
+    w: usize,
+    n: usize,
+    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)>,
+) -> Result<(Vec<Duration>, Vec<Duration>), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let mut calls = Vec::with_capacity(n);
+    let mut durable = Vec::with_capacity(n);
+    while let Some((i, arrived)) = arrivals.recv().await {
+        let t = Instant::now();
+        sqlx::query(
+            "INSERT INTO plain_audit (event_id, event_type, resource_type, resource_id,
+                 action, outcome, source, actor_id, changes, old_values, new_values,
+                 ip_address, user_agent, personal_salt, personal_digest, content_hash,
+                 previous_hash, created_at)
+             SELECT $1, 'bench.event', 'table', $2, 'update', 'success', 'api', a.id,
+                 $3, $4, $5, '10.0.0.1', 'bench/1', $6, $7, $8, $9, now()
+             FROM actors a WHERE a.kind = 'external' AND a.name = 'bench-writer'",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(format!("public.t{i}"))
+        .bind(serde_json::json!({ "n": i, "writer": w }))
+        .bind(serde_json::json!({ "rows": i }))
+        .bind(serde_json::json!({ "rows": i + 1 }))
+        .bind(vec![7u8; 16])
+        .bind("0".repeat(64))
+        .bind("1".repeat(64))
+        .bind("2".repeat(64))
+        .execute(&mut *conn)
+        .await?;
+        calls.push(t.elapsed());
+        durable.push(arrived.elapsed());
+    }
+    Ok((calls, durable))
 }
 
 async fn ours(
@@ -298,12 +343,10 @@ async fn ours(
         let caller = caller.clone();
         let done_tx = done_tx.clone();
         let n = events / writers;
+        let mut arrivals = arrivals(start, rate, writers, w, n);
         tasks.push(tokio::spawn(async move {
             let mut calls = Vec::with_capacity(n);
-            for i in 0..n {
-                if let Some(rate) = rate {
-                    tokio::time::sleep_until(schedule(start, rate, writers, w, i).into()).await;
-                }
+            while let Some((i, arrived)) = arrivals.recv().await {
                 let event = NewEvent::new("bench.event", "update", "table")
                     .resource(format!("public.t{i}"))
                     .changes(serde_json::json!({ "n": i, "writer": w }))
@@ -315,7 +358,7 @@ async fn ours(
                 let done_tx = done_tx.clone();
                 tokio::spawn(async move {
                     let ok = matches!(receipt.await, Ok(Ok(_)));
-                    let _ = done_tx.send((ok, t.elapsed()));
+                    let _ = done_tx.send((ok, arrived.elapsed()));
                 });
             }
             Ok::<_, Error>(calls)
