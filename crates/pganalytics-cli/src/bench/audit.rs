@@ -258,22 +258,27 @@ async fn plain(
     })
 }
 
-/// The events of writer `w`, each with the instant it arrived: released by a pacer task at
-/// their scheduled times when paced, all at once otherwise.
+/// The events of writer `w`. Paced, a pacer task releases them at their scheduled times,
+/// stamped with the instant each arrived. At max load there is no arrival process: the writer
+/// takes the next one as soon as it is free (no stamp), and its time counts from then.
 fn arrivals(
     start: Instant,
     rate: Option<f64>,
     writers: usize,
     w: usize,
     n: usize,
-) -> tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)> {
+) -> tokio::sync::mpsc::UnboundedReceiver<(usize, Option<Instant>)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         for i in 0..n {
-            if let Some(rate) = rate {
-                tokio::time::sleep_until(schedule(start, rate, writers, w, i).into()).await;
-            }
-            if tx.send((i, Instant::now())).is_err() {
+            let arrived = match rate {
+                Some(rate) => {
+                    tokio::time::sleep_until(schedule(start, rate, writers, w, i).into()).await;
+                    Some(Instant::now())
+                }
+                None => None,
+            };
+            if tx.send((i, arrived)).is_err() {
                 return;
             }
         }
@@ -287,13 +292,14 @@ async fn plain_writer(
     pool: sqlx::PgPool,
     w: usize,
     n: usize,
-    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)>,
+    mut arrivals: tokio::sync::mpsc::UnboundedReceiver<(usize, Option<Instant>)>,
 ) -> Result<(Vec<Duration>, Vec<Duration>), sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut calls = Vec::with_capacity(n);
     let mut durable = Vec::with_capacity(n);
     while let Some((i, arrived)) = arrivals.recv().await {
         let t = Instant::now();
+        let arrived = arrived.unwrap_or(t);
         sqlx::query(
             "INSERT INTO plain_audit (event_id, event_type, resource_type, resource_id,
                  action, outcome, source, actor_id, changes, old_values, new_values,
@@ -353,6 +359,7 @@ async fn ours(
                     .old(serde_json::json!({ "rows": i }))
                     .new_values(serde_json::json!({ "rows": i + 1 }));
                 let t = Instant::now();
+                let arrived = arrived.unwrap_or(t);
                 let receipt = api.audit_log().log_with_receipt(&caller, event).await?;
                 calls.push(t.elapsed());
                 let done_tx = done_tx.clone();

@@ -9,8 +9,7 @@
 //! object moved or swapped inside the store fails authentication instead of restoring into
 //! the wrong place.
 
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -66,11 +65,51 @@ impl DataKey {
     }
 }
 
+/// AES-256-GCM under one key, from ring: its VAES/AVX-512 code encrypted 7.8 GB/s on this
+/// project's 2-core machine where the RustCrypto `aes-gcm` crate managed 1.2 GB/s (measured
+/// 2026-11-30), which had made encryption the largest cost of backing up data that does not
+/// compress. The output is standard GCM (ciphertext ‖ 16-byte tag), the same bytes as before.
+#[derive(Clone)]
+pub(super) struct Gcm(LessSafeKey);
+
+impl Gcm {
+    pub(super) fn new(key: &[u8; 32]) -> Gcm {
+        // The only failure is a key of the wrong length, which the type rules out.
+        match UnboundKey::new(&AES_256_GCM, key) {
+            Ok(k) => Gcm(LessSafeKey::new(k)),
+            Err(_) => unreachable!("AES-256 takes a 32-byte key"),
+        }
+    }
+
+    /// Encrypts `buf` in place and appends the tag.
+    pub(super) fn seal(&self, nonce: [u8; 12], aad: &[u8], buf: &mut Vec<u8>) -> bool {
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
+            .is_ok()
+    }
+
+    /// The plaintext of `ciphertext ‖ tag`; `None` when the tag does not match.
+    pub(super) fn open(&self, nonce: [u8; 12], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = sealed.to_vec();
+        let len = self
+            .0
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut buf,
+            )
+            .ok()?
+            .len();
+        buf.truncate(len);
+        Some(buf)
+    }
+}
+
 /// Compresses and encrypts objects of one backup, and reverses it.
 #[derive(Clone)]
 pub struct Codec {
     compression: Compression,
-    cipher: Option<Aes256Gcm>,
+    cipher: Option<Gcm>,
 }
 
 impl fmt::Debug for Codec {
@@ -147,7 +186,7 @@ impl Codec {
     pub fn new(compression: Compression, key: Option<&DataKey>) -> Codec {
         Codec {
             compression,
-            cipher: key.map(|k| Aes256Gcm::new(k.0.as_ref().into())),
+            cipher: key.map(|k| Gcm::new(&k.0)),
         }
     }
 
@@ -181,13 +220,9 @@ impl Codec {
             None => (raw, None),
         };
         if let Some(cipher) = &self.cipher {
-            cipher
-                .encrypt_in_place(
-                    Nonce::from_slice(&nonce(sequence)),
-                    key.as_bytes(),
-                    &mut bytes,
-                )
-                .map_err(|_| std::io::Error::other("AES-GCM encryption failed"))?;
+            if !cipher.seal(nonce(sequence), key.as_bytes(), &mut bytes) {
+                return Err(std::io::Error::other("AES-GCM encryption failed"));
+            }
         }
         let sha256 = sha256_hex(&bytes);
         Ok((
@@ -214,14 +249,8 @@ impl Codec {
         let plain: &[u8] = match &self.cipher {
             Some(cipher) => {
                 decrypted = cipher
-                    .decrypt(
-                        Nonce::from_slice(&nonce(sequence)),
-                        Payload {
-                            msg: stored,
-                            aad: key.as_bytes(),
-                        },
-                    )
-                    .map_err(|_| DecodeError::Authentication)?;
+                    .open(nonce(sequence), key.as_bytes(), stored)
+                    .ok_or(DecodeError::Authentication)?;
                 &decrypted
             }
             None => stored,
@@ -282,6 +311,21 @@ mod tests {
             other.decode(&enc.bytes, 7, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
+    }
+
+    /// Standard GCM (test case 14 of McGrew and Viega's GCM specification): backups written
+    /// with another AES-GCM implementation read the same.
+    #[test]
+    fn gcm_is_the_standard_one() {
+        let gcm = Gcm::new(&[0u8; 32]);
+        let mut buf = vec![0u8; 16];
+        assert!(gcm.seal([0u8; 12], b"", &mut buf));
+        assert_eq!(
+            hex::encode(&buf),
+            "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
+        );
+        assert_eq!(gcm.open([0u8; 12], b"", &buf), Some(vec![0u8; 16]));
+        assert_eq!(gcm.open([0u8; 12], b"x", &buf), None);
     }
 
     #[test]

@@ -4,12 +4,10 @@
 //! each backup gets a fresh data key, and only that key *wrapped* (AES-256-GCM) under this one
 //! is stored, in the backup's catalogue. Losing this key makes encrypted backups unreadable.
 
-use super::codec::DataKey;
+use super::codec::{DataKey, Gcm};
 use crate::api::{BackupKeyInfo, BackupKeygenRequest};
 use crate::data_dir::DataDir;
 use crate::error::{Error, ErrorCode, Result};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -38,8 +36,8 @@ impl BackupKey {
         &self.location
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.key.as_ref().into())
+    fn cipher(&self) -> Gcm {
+        Gcm::new(&self.key)
     }
 
     /// `base64(nonce ‖ ciphertext ‖ tag)` of the data key, bound to the backup's id.
@@ -47,16 +45,10 @@ impl BackupKey {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = wrap_aad(backup_id);
-        let sealed = self
-            .cipher()
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: data_key.0.as_ref(),
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::internal("wrapping the backup's data key failed"))?;
+        let mut sealed = Zeroizing::new(data_key.0.to_vec());
+        if !self.cipher().seal(nonce, aad.as_bytes(), &mut sealed) {
+            return Err(Error::internal("wrapping the backup's data key failed"));
+        }
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(B64.encode(out))
@@ -65,21 +57,9 @@ impl BackupKey {
     /// The data key of a backup; `None` when this key did not wrap it.
     pub fn unwrap_key(&self, wrapped: &str, backup_id: uuid::Uuid) -> Option<DataKey> {
         let bytes = B64.decode(wrapped).ok()?;
-        if bytes.len() < 12 {
-            return None;
-        }
+        let nonce: [u8; 12] = bytes.get(..12)?.try_into().ok()?;
         let aad = wrap_aad(backup_id);
-        let plain = Zeroizing::new(
-            self.cipher()
-                .decrypt(
-                    Nonce::from_slice(&bytes[..12]),
-                    Payload {
-                        msg: &bytes[12..],
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .ok()?,
-        );
+        let plain = Zeroizing::new(self.cipher().open(nonce, aad.as_bytes(), &bytes[12..])?);
         let key: [u8; 32] = plain.as_slice().try_into().ok()?;
         Some(DataKey(Zeroizing::new(key)))
     }

@@ -106,6 +106,8 @@ struct Scope {
 }
 
 async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result<Verdict> {
+    // Phase times go to the debug log (`PGANALYTICS_LOG=pganalytics_core::audit=debug`).
+    let begun = Instant::now();
     let loaded = match request.key {
         // Reads and checks every external checkpoint file: blocking work.
         Some(key) => {
@@ -131,6 +133,11 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
             request.store.dir().display()
         ));
     }
+    tracing::debug!(
+        ms = begun.elapsed().as_millis() as u64,
+        events = authentic.hashes.len(),
+        "audit verification: external checkpoints read and checked"
+    );
     scope.checkpoint = authentic.newest.as_ref().map(|(c, s)| info(c, s));
     if let Some(key) = request.key {
         let external_size = authentic.newest.as_ref().map_or(0, |(_, s)| s.size);
@@ -171,6 +178,10 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
     };
     let erased = erased_subjects(pool).await?;
     let actors = std::sync::Arc::new(actor_names(pool).await?);
+    tracing::debug!(
+        ms = begun.elapsed().as_millis() as u64,
+        "audit verification: ready to read the events"
+    );
     // Each chunk is read on its own connection and then hashed (on every core) in its own
     // task; IN_FLIGHT chunks are at some stage at once, so the server formats rows while
     // earlier ones are hashed. The chain is then walked in order here.
@@ -237,6 +248,11 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
         }
         (request.progress)(scope.checked, total);
     }
+    tracing::debug!(
+        ms = begun.elapsed().as_millis() as u64,
+        events = scope.checked,
+        "audit verification: events read and checked"
+    );
     if unsealed > 0 && authentic.newest.is_some() {
         scope.warnings.push(format!(
             "{} not yet covered by a signed checkpoint; only the chain was checked there",
