@@ -107,26 +107,48 @@ impl Frontier {
 
     /// Append one leaf (already a leaf hash, see [`leaf_hash`]).
     pub fn push(&mut self, leaf: Hash) {
-        // Each trailing 1 bit of the size is a perfect subtree of the same height as the one
-        // being carried: merge them, like a binary increment.
-        let mut carry = leaf;
-        let mut size = self.size;
-        while size & 1 == 1 {
+        self.push_subtree(leaf, 1);
+    }
+
+    /// Append the root of a perfect subtree of `width` leaves (a power of two dividing the
+    /// size). Each set bit of the size from `width` up is a perfect subtree of the height
+    /// being carried: merge them, like a binary increment.
+    fn push_subtree(&mut self, node: Hash, width: u64) {
+        let mut carry = node;
+        let mut bit = width;
+        while self.size & bit != 0 {
             let left = self
                 .nodes
                 .pop()
                 .expect("a frontier holds one node per set bit of its size");
             carry = node_hash(&left, &carry);
-            size >>= 1;
+            bit <<= 1;
         }
         self.nodes.push(carry);
-        self.size += 1;
+        self.size += width;
     }
 
-    /// Append leaves (leaf hashes) in order.
+    /// Append leaves (leaf hashes) in order. Large aligned runs are added as whole perfect
+    /// subtrees hashed on every core: verification rebuilds the tree of the whole log.
     pub fn extend(&mut self, leaves: &[Hash]) {
-        for leaf in leaves {
-            self.push(*leaf);
+        let mut rest = leaves;
+        while let Some((first, after)) = rest.split_first() {
+            // The largest perfect subtree that may start here: aligned to the size, and no
+            // wider than what is left.
+            let aligned = match self.size {
+                0 => u64::MAX,
+                size => 1 << size.trailing_zeros(),
+            };
+            let fits = 1u64 << (63 - (rest.len() as u64).leading_zeros());
+            let width = aligned.min(fits);
+            if width < PARALLEL_LEAVES as u64 {
+                self.push(*first);
+                rest = after;
+                continue;
+            }
+            let (run, after) = rest.split_at(width as usize);
+            self.push_subtree(perfect_root(run), width);
+            rest = after;
         }
     }
 
@@ -163,6 +185,23 @@ impl Frontier {
         }
         None
     }
+}
+
+/// Leaves from which a subtree's two halves are hashed on separate cores.
+const PARALLEL_LEAVES: usize = 1 << 14;
+
+/// The root of a perfect subtree (`leaves.len()` a power of two).
+fn perfect_root(leaves: &[Hash]) -> Hash {
+    if let [leaf] = leaves {
+        return *leaf;
+    }
+    let (left, right) = leaves.split_at(leaves.len() / 2);
+    let (l, r) = if leaves.len() >= PARALLEL_LEAVES {
+        rayon::join(|| perfect_root(left), || perfect_root(right))
+    } else {
+        (perfect_root(left), perfect_root(right))
+    };
+    node_hash(&l, &r)
 }
 
 /// The RFC 6962 tree head (MTH) over leaf hashes.
@@ -494,6 +533,30 @@ mod tests {
         let mut f = Frontier::new();
         f.extend(leaves);
         f
+    }
+
+    /// Runs long enough to be hashed as parallel subtrees give the frontier that one leaf at
+    /// a time gives, from any starting size.
+    #[test]
+    fn bulk_extend_matches_one_leaf_at_a_time() {
+        let leaves = synthetic(3 * PARALLEL_LEAVES + 5);
+        for cuts in [
+            vec![leaves.len()],
+            vec![3, 2 * PARALLEL_LEAVES + 1, leaves.len()],
+            vec![PARALLEL_LEAVES, PARALLEL_LEAVES + 7, leaves.len()],
+        ] {
+            let mut bulk = Frontier::new();
+            let mut from = 0;
+            for to in cuts {
+                bulk.extend(&leaves[from..to]);
+                let mut one = Frontier::new();
+                for leaf in &leaves[..to] {
+                    one.push(*leaf);
+                }
+                assert_eq!(bulk, one, "after {to} leaves");
+                from = to;
+            }
+        }
     }
 
     fn flip(hash: &Hash, bit: usize) -> Hash {

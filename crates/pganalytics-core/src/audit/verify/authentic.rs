@@ -20,6 +20,8 @@ pub(super) fn load_authentic(
     let mut frontier: Option<Frontier> = None;
     // (size, root) of every checkpoint of the whole log, for the consistency check.
     let mut full: Vec<(u64, Hash)> = Vec::new();
+    // Leaf hashes of `authentic.hashes`, kept for the consistency check.
+    let mut leaf_hashes: Vec<Hash> = Vec::new();
     for c in checkpoints {
         let statement = c.verified(key).map_err(|why| {
             let size = c.statement().map(|s| s.size).unwrap_or(0);
@@ -65,27 +67,29 @@ pub(super) fn load_authentic(
         let leaves = store
             .leaves(&statement, c.previous_size)
             .map_err(|e| failed(AuditProblem::SignatureInvalid, None, e.message))?;
-        for (i, leaf) in leaves.iter().enumerate() {
+        // Positions below the size already known must agree; the rest are new.
+        let known = (authentic.size().saturating_sub(c.previous_size) as usize).min(leaves.len());
+        for (i, leaf) in leaves[..known].iter().enumerate() {
             let position = c.previous_size + i as u64; // 0-based
-            if position < authentic.size() {
-                let known = position
-                    .checked_sub(authentic.offset)
-                    .map(|p| authentic.hashes[p as usize]);
-                if known.is_some_and(|k| &k != leaf) {
-                    return Err(failed(
-                        AuditProblem::SignatureInvalid,
-                        None,
-                        format!(
-                            "two external checkpoints disagree about event {}",
-                            position + 1
-                        ),
-                    ));
-                }
-            } else {
-                authentic.hashes.push(*leaf);
-                f.push(leaf_hash(leaf));
+            let earlier = position
+                .checked_sub(authentic.offset)
+                .map(|p| authentic.hashes[p as usize]);
+            if earlier.is_some_and(|k| &k != leaf) {
+                return Err(failed(
+                    AuditProblem::SignatureInvalid,
+                    None,
+                    format!(
+                        "two external checkpoints disagree about event {}",
+                        position + 1
+                    ),
+                ));
             }
         }
+        let new = &leaves[known..];
+        let hashed: Vec<Hash> = new.par_iter().map(|l| leaf_hash(l)).collect();
+        authentic.hashes.extend_from_slice(new);
+        f.extend(&hashed);
+        leaf_hashes.extend(hashed);
         if statement.size == f.size() {
             if f.root() != statement.root {
                 return Err(failed(
@@ -123,11 +127,8 @@ pub(super) fn load_authentic(
                 _ if authentic.offset == 0 => Frontier::new(),
                 _ => return Ok(authentic),
             };
-            let leaves: Vec<Hash> = authentic.hashes[..(new_size - authentic.offset) as usize]
-                .iter()
-                .map(|h| leaf_hash(h))
-                .collect();
-            let ok = merkle::consistency_proof(&prefix, &leaves, old_size)
+            let leaves = &leaf_hashes[..(new_size - authentic.offset) as usize];
+            let ok = merkle::consistency_proof(&prefix, leaves, old_size)
                 .map(|proof| {
                     merkle::verify_consistency(old_size, new_size, &old_root, &new_root, &proof)
                 })

@@ -25,12 +25,16 @@ pub(super) async fn walk_one(
         )));
     }
     let id = row.id;
-    let authentic_hash = authentic
-        .get(id)
-        .map(|h| crate::audit::canonical::hex_digest(h));
-    let matches_authentic = authentic_hash
-        .as_deref()
-        .is_none_or(|a| a == row.stored_hash);
+    // Hex on the stack: this runs once per event, in order, on one core.
+    let mut digits = [0u8; 64];
+    let authentic_hash: Option<&str> = match authentic.get(id) {
+        Some(h) => {
+            let _ = hex::encode_to_slice(h, &mut digits);
+            std::str::from_utf8(&digits).ok()
+        }
+        None => None,
+    };
+    let matches_authentic = authentic_hash.is_none_or(|a| a == row.stored_hash);
     if !row.self_consistent() {
         if let Err(why) = &row.recomputed {
             return Ok(Some(failed(
@@ -39,7 +43,7 @@ pub(super) async fn walk_one(
                 format!("event {id} cannot be read: {why}"),
             )));
         }
-        if authentic_hash.as_deref() == Some(row.stored_hash.as_str()) {
+        if authentic_hash == Some(row.stored_hash.as_str()) {
             // The stored hash is the authentic one: the fields were edited.
             if row.shifted[1].as_deref() == Some(row.stored_hash.as_str()) {
                 return Ok(Some(failed(
@@ -57,12 +61,12 @@ pub(super) async fn walk_one(
                 format!("event {id} was changed: its fields no longer give its content hash"),
             )));
         }
-        return classify_moved(row, authentic_hash.as_deref(), pool)
+        return classify_moved(row, authentic_hash, pool)
             .await
             .map(Some);
     }
     if !matches_authentic {
-        return classify_moved(row, authentic_hash.as_deref(), pool)
+        return classify_moved(row, authentic_hash, pool)
             .await
             .map(Some);
     }

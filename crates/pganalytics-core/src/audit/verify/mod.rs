@@ -226,7 +226,11 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
             {
                 return Ok(v);
             }
-            expected_previous = Some(row.stored_hash.clone());
+            // Reuses the allocation: once per event.
+            match &mut expected_previous {
+                Some(previous) => previous.clone_from(&row.stored_hash),
+                None => expected_previous = Some(row.stored_hash.clone()),
+            }
             expected_id += 1;
             scope.checked += 1;
         }
