@@ -128,6 +128,10 @@ pub struct BenchAuditArgs {
     /// Events in the log when verification is timed.
     #[arg(long, default_value_t = 500_000)]
     pub verify_events: usize,
+    /// The server's `shared_buffers` (PostgreSQL's default when not given). A log larger
+    /// than it is read through the kernel's page cache, page by page, during verification.
+    #[arg(long)]
+    pub shared_buffers: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -41,11 +41,14 @@ pub async fn audit(args: BenchAuditArgs) -> Result<(), Error> {
     })?;
     let work = Workdir::new()?;
     // Durable like production: no `for_tests()` (which turns fsync off).
-    let options = ClusterOptions {
+    let mut options = ClusterOptions {
         listen_tcp: true,
         stop_on_drop: true,
         ..Default::default()
     };
+    if let Some(size) = &args.shared_buffers {
+        options = options.setting("shared_buffers", size.as_str());
+    }
     let mut cluster = Cluster::init(&bins, &work.0.join("cluster"), &options).await?;
     cluster.start().await?;
     let result = run(&args, &cluster, &work).await;
@@ -93,12 +96,14 @@ async fn run(args: &BenchAuditArgs, cluster: &Cluster, work: &Workdir) -> Result
         .execute(&repo)
         .await
         .map_err(internal("create the plain table"))?;
-    let version: String = sqlx::query_scalar("SELECT current_setting('server_version')")
-        .fetch_one(&control)
-        .await
-        .map_err(internal("read the version"))?;
+    let (version, shared_buffers): (String, String) = sqlx::query_as(
+        "SELECT current_setting('server_version'), current_setting('shared_buffers')",
+    )
+    .fetch_one(&control)
+    .await
+    .map_err(internal("read the version"))?;
     println!(
-        "# pganalytics bench audit: PostgreSQL {version}, fsync on, {} events per load, {} CPUs\n",
+        "# pganalytics bench audit: PostgreSQL {version}, fsync on, shared_buffers {shared_buffers}, {} events per load, {} CPUs\n",
         args.events,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

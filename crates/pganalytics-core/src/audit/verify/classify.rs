@@ -61,14 +61,10 @@ pub(super) async fn walk_one(
                 format!("event {id} was changed: its fields no longer give its content hash"),
             )));
         }
-        return classify_moved(row, authentic_hash, pool)
-            .await
-            .map(Some);
+        return classify_moved(row, authentic_hash, pool).await.map(Some);
     }
     if !matches_authentic {
-        return classify_moved(row, authentic_hash, pool)
-            .await
-            .map(Some);
+        return classify_moved(row, authentic_hash, pool).await.map(Some);
     }
     if &row.stored_previous != expected_previous {
         return Ok(Some(failed(
