@@ -3,7 +3,9 @@
 //! its source. Setup mistakes give errors that name the fix.
 
 use crate::each_major;
-use pganalytics_core::backup::{ArchiveInfo, BackupSink, ConnectParams, ReplicationConnection};
+use pganalytics_core::backup::{
+    ArchiveInfo, BackupSink, ConnectParams, ReplicationConnection, TlsMode,
+};
 use pganalytics_core::cluster::{Cluster, ClusterOptions};
 use pganalytics_core::{ErrorCode, Result};
 use pganalytics_testkit::TestCluster;
@@ -314,6 +316,189 @@ async fn identify_system_over_the_unix_socket() {
     assert!(err.message.contains("SQLSTATE"), "{err}");
     conn.identify_system().await.expect("still usable");
     conn.close().await.unwrap();
+}
+
+/// A test CA (`ca.crt`), a server certificate it signed for localhost and 127.0.0.1
+/// (`server.crt`, `server.key`) and an unrelated CA (`other.crt`), made with openssl.
+pub(crate) fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        run(std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir))
+    };
+    for (name, subject) in [
+        ("ca", "/CN=pganalytics test CA"),
+        ("other", "/CN=another CA"),
+    ] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            subject,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ]);
+    }
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+}
+
+/// The server takes TLS with the certificate above and refuses TCP without it.
+pub(crate) async fn require_tls(src: &TestCluster, certs: &Path) {
+    let pgdata = src.cluster.pgdata();
+    for file in ["server.crt", "server.key"] {
+        let to = pgdata.join(file);
+        std::fs::copy(certs.join(file), &to).unwrap();
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        src.cluster.account().own(&to).unwrap();
+    }
+    let hba = pgdata.join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("hostnossl all all all reject\nhostnossl replication all all reject\n{rules}"),
+    )
+    .unwrap();
+    let pool = src.pool("postgres").await.unwrap();
+    sqlx::query("ALTER SYSTEM SET ssl = on")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replication_over_tls() {
+    let src = pganalytics_testkit::pg(16).await.unwrap();
+    let certs = src.dir().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    make_certificates(&certs);
+    require_tls(&src, &certs).await;
+    let ca = certs.join("ca.crt");
+    let with = |tls: TlsMode, name: Option<&str>| {
+        let mut params = tcp(&src, "postgres");
+        params.tls = tls;
+        params.tls_name = name.map(str::to_string);
+        params
+    };
+
+    // verify-full: the CA signed it and it names localhost (reached at 127.0.0.1), and a base
+    // backup streams through the encrypted connection.
+    let full = with(TlsMode::VerifyFull { root: ca.clone() }, Some("localhost"));
+    let mut conn = ReplicationConnection::connect(&full).await.unwrap();
+    conn.identify_system().await.unwrap();
+    let out = src.dir().join("tls-backup");
+    std::fs::create_dir(&out).unwrap();
+    let mut sink = FolderSink::new(&out);
+    conn.base_backup("over tls", &mut sink).await.unwrap();
+    assert!(!sink.archives.is_empty() && !sink.manifest.is_empty());
+    assert!(
+        std::fs::metadata(out.join(&sink.archives[0]))
+            .unwrap()
+            .len()
+            > 1_000_000
+    );
+    conn.close().await.unwrap();
+
+    // verify-ca ignores the name; require and prefer encrypt without checking.
+    for tls in [
+        TlsMode::VerifyCa { root: ca.clone() },
+        TlsMode::Require,
+        TlsMode::Prefer,
+    ] {
+        let mut conn = ReplicationConnection::connect(&with(tls.clone(), Some("db.example.com")))
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?}: {e}"));
+        conn.identify_system().await.unwrap();
+    }
+
+    // A name the certificate does not carry, or another CA: refused, saying why.
+    let err = ReplicationConnection::connect(&with(
+        TlsMode::VerifyFull { root: ca.clone() },
+        Some("db.example.com"),
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("TLS handshake"), "{err}");
+    assert!(err.hint.unwrap().contains("name the host"));
+    let other = certs.join("other.crt");
+    let err = ReplicationConnection::connect(&with(TlsMode::VerifyCa { root: other }, None))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("TLS handshake"), "{err}");
+    let err = ReplicationConnection::connect(&with(
+        TlsMode::VerifyCa {
+            root: certs.join("missing.crt"),
+        },
+        None,
+    ))
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("missing.crt (sslrootcert)"), "{err}");
+
+    // Without TLS the server's hostnossl rule refuses: the connections above were encrypted.
+    let err = ReplicationConnection::connect(&with(TlsMode::Disable, None))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("pg_hba.conf"), "{err}");
+    assert!(err.hint.unwrap().contains("sslmode=require"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_demanded_from_a_server_without_it() {
+    let src = pganalytics_testkit::pg(16).await.unwrap();
+    let mut params = tcp(&src, "postgres");
+    params.tls = TlsMode::Require;
+    let err = ReplicationConnection::connect(&params).await.unwrap_err();
+    assert!(err.message.contains("does not accept TLS"), "{err}");
+    assert!(err.message.contains("sslmode=require"), "{err}");
+    // prefer (libpq's default) settles for a plain connection.
+    params.tls = TlsMode::Prefer;
+    let mut conn = ReplicationConnection::connect(&params).await.unwrap();
+    conn.identify_system().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

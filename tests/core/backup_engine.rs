@@ -963,10 +963,12 @@ async fn keyring_backup_keys_are_per_installation() {
     assert!(err.message.contains(&a.fingerprint), "{err}");
 }
 
-/// A DSN that demands TLS is refused for backups (the replication client has none yet)
-/// instead of silently connecting in the clear.
+/// A DSN that demands TLS is refused by a server without it instead of connecting in the
+/// clear; once the server has TLS (and refuses anything else), a backup over `verify-full`
+/// completes and verifies — the base backup, the WAL stream beside it and the SQL connection
+/// all encrypted.
 #[tokio::test(flavor = "multi_thread")]
-async fn tls_only_dsn_is_refused_not_downgraded() {
+async fn backups_use_tls_as_the_dsn_says() {
     let src = pganalytics_testkit::pg(15).await.unwrap();
     let (api, dir) = api_on(&src).await;
     api.audit_keygen(AuditKeygenRequest {
@@ -985,10 +987,40 @@ async fn tls_only_dsn_is_refused_not_downgraded() {
     .unwrap();
     add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
     let err = api.backup_run(run_req(false, "zstd")).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+    assert_eq!(err.code, ErrorCode::Unreachable, "{err}");
+    assert!(err.message.contains("does not accept TLS"), "{err}");
     assert!(err.message.contains("sslmode=require"), "{err}");
     let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
     assert!(listed.is_empty(), "nothing recorded: {listed:?}");
+
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    crate::backup::make_certificates(&certs);
+    crate::backup::require_tls(&src, &certs).await;
+    api.server_add(ServerAddRequest {
+        name: "tls".into(),
+        dsn: format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            src.cluster.port(),
+            certs.join("ca.crt").display()
+        ),
+        skip_check: None,
+    })
+    .await
+    .unwrap();
+    let backup = api
+        .backup_run(BackupRunRequest {
+            server: "tls".into(),
+            ..run_req(false, "zstd")
+        })
+        .await
+        .unwrap();
+    assert_eq!(backup.status, BackupStatus::Completed);
+    let verified = api
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap();
+    assert!(verified.intact, "{verified:?}");
 }
 
 /// A server whose configuration lived outside its data folder (Debian's /etc layout) is

@@ -65,7 +65,17 @@ pub(crate) fn map_server_error(err: &ServerError, peer: &Peer<'_>, doing: &str) 
     };
     let lower = err.message.to_lowercase();
     match err.code.as_str() {
-        // invalid_authorization_specification: no pg_hba.conf line matches.
+        // invalid_authorization_specification: a `reject` line matches (PostgreSQL adds
+        // "no encryption" when the connection was not encrypted) ...
+        "28000" if lower.contains("pg_hba.conf rejects") => {
+            let hint = if lower.contains("no encryption") {
+                "pg_hba.conf rejects unencrypted connections here: set sslmode=require (or verify-ca / verify-full with sslrootcert) in the server's DSN".to_string()
+            } else {
+                format!("a `reject` line of pg_hba.conf matches this connection: put `{hba_line}` above it and reload (`SELECT pg_reload_conf()`)")
+            };
+            Error::new(ErrorCode::PermissionDenied, what).with_hint(hint)
+        }
+        // ... or no line matches.
         "28000" if lower.contains("pg_hba.conf") => Error::new(ErrorCode::PermissionDenied, what)
             .with_hint(format!(
                 "pg_hba.conf has no line for replication connections (the `all` database does not cover them): add `{hba_line}` to pg_hba.conf and reload (`SELECT pg_reload_conf()`)"

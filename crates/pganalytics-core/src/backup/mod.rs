@@ -5,7 +5,8 @@
 //! This first piece is the protocol client:
 //! - [`protocol`]: a connection in physical replication mode (`replication=true`), with
 //!   trust, cleartext, MD5 or SCRAM-SHA-256 authentication (computed by `postgres-protocol`)
-//!   over TCP or a unix socket, and `IDENTIFY_SYSTEM`. TLS is not supported yet.
+//!   over a unix socket or TCP, and `IDENTIFY_SYSTEM`.
+//! - [`tls`]: TLS over TCP, at the level of certificate checking the DSN's `sslmode` asks.
 //! - [`options`]: the `BASE_BACKUP` command in the syntax of 13–14 and of 15+.
 //! - [`stream`]: the `BASE_BACKUP` exchange, streaming each tablespace's tar archive and
 //!   the server's `backup_manifest` to a [`BackupSink`] in bounded chunks.
@@ -29,6 +30,7 @@ pub mod prune;
 pub mod record;
 pub mod restore;
 pub mod stream;
+pub mod tls;
 pub mod upload;
 pub mod verify;
 pub mod wal_stream;
@@ -37,3 +39,4 @@ pub use errors::ServerError;
 pub use options::BaseBackupOptions;
 pub use protocol::{ConnectParams, ReplicationConnection, SystemIdentity};
 pub use stream::{ArchiveInfo, ArchiveSummary, BackupSink, BaseBackupResult, TablespaceInfo};
+pub use tls::TlsMode;

@@ -3,9 +3,10 @@
 //! (`IDENTIFY_SYSTEM`). Messages are encoded and decoded by `postgres-protocol`, which also
 //! computes the MD5 and SCRAM-SHA-256 answers; this file only drives the exchange.
 //!
-//! TLS is not implemented yet: use TCP on a trusted network or the unix socket.
+//! Over TCP, TLS is negotiated as the DSN's `sslmode` asks (see [`super::tls`]).
 
 use super::errors::{map_server_error, Peer, ServerError};
+use super::tls::{negotiate, Negotiated, TlsMode};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::BytesMut;
 use fallible_iterator::FallibleIterator;
@@ -29,6 +30,11 @@ pub struct ConnectParams {
     /// Needed when the server asks for a password (MD5, SCRAM-SHA-256 or cleartext).
     pub password: Option<String>,
     pub application_name: String,
+    /// TLS over TCP (never on a unix socket).
+    pub tls: TlsMode,
+    /// The name a `verify-full` certificate must carry when `host` is an address taken from
+    /// the DSN's `hostaddr`; `host` otherwise.
+    pub tls_name: Option<String>,
 }
 
 impl ConnectParams {
@@ -39,6 +45,8 @@ impl ConnectParams {
             user: user.into(),
             password: None,
             application_name: "pganalytics".into(),
+            tls: TlsMode::default(),
+            tls_name: None,
         }
     }
 
@@ -116,7 +124,15 @@ impl ReplicationConnection {
                 .await
                 .map_err(|e| unreachable(params, &e))?;
             let _ = stream.set_nodelay(true);
-            Box::new(stream)
+            if params.tls == TlsMode::Disable {
+                Box::new(stream)
+            } else {
+                let name = params.tls_name.as_deref().unwrap_or(&params.host);
+                match negotiate(stream, &params.tls, name, &params.describe()).await? {
+                    Negotiated::Tls(tls) => Box::new(tls),
+                    Negotiated::Plain(tcp) => Box::new(tcp),
+                }
+            }
         };
         let mut conn = ReplicationConnection {
             io,
@@ -224,7 +240,7 @@ impl ReplicationConnection {
                                 mechanisms.join(", ")
                             ),
                         )
-                        .with_hint("use scram-sha-256 (without channel binding: TLS is not supported yet) for replication connections in pg_hba.conf"));
+                        .with_hint("use scram-sha-256 (without channel binding) for replication connections in pg_hba.conf"));
                     }
                     let password = self.password()?;
                     let state = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());

@@ -202,7 +202,8 @@ pub async fn connect(repo: &Repository, name: &str) -> Result<PgConnection> {
 
 /// Where and as whom the backup engine connects to a registered server in replication mode:
 /// the DSN's first host (hostaddr when given), port, user and password (keyring, DSN,
-/// `PGPASSWORD` or `.pgpass`). Returns the server's id too.
+/// `PGPASSWORD` or `.pgpass`), and TLS as its `sslmode` and `sslrootcert` say. Returns the
+/// server's id too.
 pub async fn replication_params(
     repo: &Repository,
     name: &str,
@@ -214,19 +215,13 @@ pub async fn replication_params(
         None
     };
     let resolved = dsn::parse(&server.dsn)?.resolve(&dsn::process_env)?;
-    if let Some(mode @ ("require" | "verify-ca" | "verify-full")) = resolved.get("sslmode") {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "the DSN of `{name}` demands TLS (sslmode={mode}), and the backup engine's replication connection has no TLS yet"
-            ),
-        )
-        .with_hint("register the server for backups with a DSN over its unix socket or a trusted network (sslmode=prefer or disable); nothing was sent unencrypted"));
-    }
     let host = resolved.hostaddr().unwrap_or(resolved.host()).to_string();
     let mut params = crate::backup::ConnectParams::new(host, resolved.port(), resolved.user());
     params.password = resolved.replication_password(password.as_deref());
     params.application_name = "pganalytics backup".into();
+    params.tls =
+        crate::backup::TlsMode::from_dsn(resolved.get("sslmode"), resolved.get("sslrootcert"))?;
+    params.tls_name = Some(resolved.host().to_string());
     Ok((server.id, params))
 }
 
