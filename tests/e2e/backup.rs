@@ -294,6 +294,14 @@ async fn drive(s: &Session, display: &str, store: &Path, restored: &Path) -> Res
         "the alarm reads as one: {text}"
     );
     eprintln!("e2e: the damaged backup's alarm: {problem} in {named}");
+    // The open details follow: no longer verified.
+    wait_for("the details to say not verified", UI_TIMEOUT, || async {
+        let Some(el) = s.find("[data-testid=backup-detail-verified]").await? else {
+            return Ok(None);
+        };
+        Ok((s.text(&el).await? == "not yet").then_some(()))
+    })
+    .await?;
     if let Some(alarm) = s.find(&alarm_css).await? {
         scroll_into_view(s, &alarm).await?;
     }

@@ -151,6 +151,9 @@ export function verifyView(watch: JobWatch<BackupVerification>, dismiss: () => v
 /** Draw `area` from `watch` now and on each change while `area` is on screen (the caller puts
  * it on screen before the watch's next poll). */
 export function bindVerify(area: HTMLElement, watch: JobWatch<BackupVerification>, dismiss: () => void, finished: () => void): void {
+  // Already showing this finished result: keep its elements when the table is redrawn around
+  // it (the list reloads once a verification ends).
+  if (watch.finished && area.dataset.finished === "true" && area.hasChildNodes()) return;
   const draw = (): void => {
     if (!area.isConnected) {
       watch.subscribe(null);

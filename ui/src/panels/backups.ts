@@ -405,8 +405,15 @@ export function renderBackups(container: HTMLElement): void {
     }
     // (Re)bound on every draw: an area filtered out of the table meanwhile stopped listening.
     const watch = verifications.get(id);
-    if (watch) bindVerify(area, watch, () => dismissVerify(id), () => void loadBackups());
+    if (watch) bindVerify(area, watch, () => dismissVerify(id), () => verified(id));
     return area;
+  }
+
+  /** A verification ended: the list and the backup's open details show its outcome. */
+  function verified(id: string): void {
+    void loadBackups();
+    const detail = detailAreas.get(id);
+    if (detail) void loadDetail(detail, id);
   }
 
   function dismissVerify(id: string): void {
