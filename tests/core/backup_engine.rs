@@ -9,7 +9,7 @@ use crate::support::api_on;
 use pganalytics_core::api::{
     Api, AuditKeygenRequest, BackupId, BackupImportRequest, BackupKeygenRequest, BackupListRequest,
     BackupPruneRequest, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupVerifyRequest,
-    Empty, ServerAddRequest, StorageAddRequest, StorageOptions,
+    CompressOn, Empty, ServerAddRequest, StorageAddRequest, StorageOptions,
 };
 use pganalytics_core::ErrorCode;
 use pganalytics_testkit::storage::{StorageServer, AZURITE_ACCOUNT, AZURITE_KEY};
@@ -194,6 +194,7 @@ fn run_req(encrypt: bool, compress: &str) -> BackupRunRequest {
         encrypt: Some(encrypt),
         retention_days: None,
         spread_checkpoint: None,
+        compress_on: None,
     }
 }
 
@@ -1021,6 +1022,48 @@ async fn backups_use_tls_as_the_dsn_says() {
         .await
         .unwrap();
     assert!(verified.intact, "{verified:?}");
+}
+
+/// `--compress-on client` keeps zstd off a server that could run it (the archives arrive
+/// as plain tar and are compressed here); `--compress-on server` refuses, before anything is
+/// recorded, a server that cannot (14).
+#[tokio::test(flavor = "multi_thread")]
+async fn compression_runs_where_asked() {
+    let (src, _pool) = source(15).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let here = api
+        .backup_run(BackupRunRequest {
+            compress_on: Some(CompressOn::Client),
+            ..run_req(false, "zstd")
+        })
+        .await
+        .unwrap();
+    let detail = api.backup_show(BackupId { id: here.id }).await.unwrap();
+    assert!(
+        detail.archives.iter().all(|a| a.name.ends_with(".tar")),
+        "{:?}",
+        detail.archives
+    );
+    assert!(here.stored_size_bytes.unwrap() < here.source_size_bytes.unwrap());
+    let verified = api.backup_verify(verify_req(here.id, None)).await.unwrap();
+    assert!(verified.intact, "{verified:?}");
+
+    let (old, _pool) = source(14).await;
+    let (api, dir) = api_with_keys(&old).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let err = api
+        .backup_run(BackupRunRequest {
+            compress_on: Some(CompressOn::Server),
+            ..run_req(false, "zstd")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+    assert!(err.message.contains("PostgreSQL 14"), "{err}");
+    assert!(err.hint.unwrap().contains("--compress-on auto"));
+    let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
+    assert!(listed.is_empty(), "nothing recorded: {listed:?}");
 }
 
 /// A server whose configuration lived outside its data folder (Debian's /etc layout) is

@@ -9,7 +9,7 @@ use pganalytics_core::api::{
     Api, BackupDetail, BackupId, BackupImportRequest, BackupImportResult, BackupKeyInfo,
     BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupProblem, BackupPruneRequest,
     BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupSummary, BackupVerification,
-    BackupVerifyRequest, Empty, RestoreSummary,
+    BackupVerifyRequest, CompressOn, Empty, RestoreSummary,
 };
 use pganalytics_core::backup::engine::Progress;
 use pganalytics_core::{Error, ErrorCode};
@@ -130,6 +130,11 @@ fn run_request(a: BackupRunArgs) -> BackupRunRequest {
         encrypt: a.encrypt.then_some(true),
         retention_days: a.retention_days,
         spread_checkpoint: a.spread_checkpoint.then_some(true),
+        compress_on: a.compress_on.as_deref().map(|on| match on {
+            "server" => CompressOn::Server,
+            "client" => CompressOn::Client,
+            _ => CompressOn::Auto,
+        }),
     }
 }
 

@@ -612,4 +612,8 @@ pub struct BackupRunArgs {
     /// Spread the start checkpoint over checkpoint_timeout instead of forcing it at once.
     #[arg(long)]
     pub spread_checkpoint: bool,
+    /// Where zstd runs: `auto` (the server when it can: PostgreSQL 15+ built with zstd, else
+    /// here), `server` (refuse when it cannot) or `client` (leave the server's CPUs alone).
+    #[arg(long, value_name = "WHERE", value_parser = ["auto", "server", "client"])]
+    pub compress_on: Option<String>,
 }

@@ -10,6 +10,7 @@ import { errorBox } from "../errors";
 import type { BackupKeyStatus } from "../generated/BackupKeyStatus";
 import type { BackupSummary } from "../generated/BackupSummary";
 import type { BackupRunRequest } from "../generated/BackupRunRequest";
+import type { CompressOn } from "../generated/CompressOn";
 import type { ServerSummary } from "../generated/ServerSummary";
 import type { StorageTarget } from "../generated/StorageTarget";
 import { call } from "../ipc";
@@ -43,7 +44,19 @@ const COMPRESSIONS: [string, string][] = [
 
 // Kept across visits of the panel (not across restarts of the app).
 let filterServer = "";
-const form = { server: "", storage: "", compress: "zstd:1", encrypt: false };
+const COMPRESS_ON: [CompressOn, string][] = [
+  ["auto", "the server when it can (15+ with zstd), else here"],
+  ["server", "the server, or refuse"],
+  ["client", "here (leave the server's CPUs alone)"],
+];
+
+const form: { server: string; storage: string; compress: string; compressOn: CompressOn; encrypt: boolean } = {
+  server: "",
+  storage: "",
+  compress: "zstd:1",
+  compressOn: "auto",
+  encrypt: false,
+};
 let run: { watch: JobWatch<BackupSummary>; request: BackupRunRequest } | null = null;
 
 export function renderBackups(container: HTMLElement): void {
@@ -54,6 +67,11 @@ export function renderBackups(container: HTMLElement): void {
     "select",
     { id: "backup-compress", "data-testid": "backup-compress" },
     ...COMPRESSIONS.map(([value, label]) => h("option", { value, selected: value === form.compress }, label)),
+  );
+  const compressOnSelect = h(
+    "select",
+    { id: "backup-compress-on", "data-testid": "backup-compress-on" },
+    ...COMPRESS_ON.map(([value, label]) => h("option", { value, selected: value === form.compressOn }, label)),
   );
   const encrypt = h("input", { id: "backup-encrypt", "data-testid": "backup-encrypt", type: "checkbox", checked: form.encrypt });
   const keygenButton = h("button", { type: "button", class: "btn btn-small", "data-testid": "backup-keygen" }, "Create encryption key");
@@ -83,6 +101,8 @@ export function renderBackups(container: HTMLElement): void {
       storageSelect,
       h("label", { for: "backup-compress" }, "Compression"),
       compressSelect,
+      h("label", { for: "backup-compress-on" }, "Compressed by"),
+      compressOnSelect,
       h("span", {}),
       h(
         "div",
@@ -156,9 +176,10 @@ export function renderBackups(container: HTMLElement): void {
     form.server = serverSelect.value;
     form.storage = storageSelect.value;
     form.compress = compressSelect.value;
+    form.compressOn = compressOnSelect.value as CompressOn;
     form.encrypt = encrypt.checked;
   }
-  for (const field of [serverSelect, storageSelect, compressSelect, encrypt]) field.addEventListener("change", remember);
+  for (const field of [serverSelect, storageSelect, compressSelect, compressOnSelect, encrypt]) field.addEventListener("change", remember);
 
   function fillSelect(select: HTMLSelectElement, names: string[], chosen: string, empty: string): void {
     if (names.length === 0) {
@@ -360,6 +381,7 @@ export function renderBackups(container: HTMLElement): void {
       server: form.server,
       storage: form.storage,
       compress: form.compress,
+      compress_on: form.compressOn,
       encrypt: form.encrypt,
     };
     startButton.disabled = true;

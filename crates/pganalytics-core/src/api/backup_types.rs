@@ -81,6 +81,25 @@ pub struct BackupRunRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub spread_checkpoint: Option<bool>,
+    /// Where zstd runs; default `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub compress_on: Option<CompressOn>,
+}
+
+/// Where a backup's zstd compression runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CompressOn {
+    /// On the server when it can (PostgreSQL 15+ built with zstd: two of its threads, and it
+    /// sends ~a tenth of the bytes on compressible data), else here.
+    #[default]
+    Auto,
+    /// On the server, or refuse the backup when it cannot.
+    Server,
+    /// Here: the server's CPUs are left to its clients.
+    Client,
 }
 
 /// A backup's state in the repository.

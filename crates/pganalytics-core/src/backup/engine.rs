@@ -4,7 +4,7 @@ use super::catalogue::{self, Archive, Catalogue, Encryption, Object};
 use super::codec::{sha256_hex, Codec, Compression, DataKey};
 use super::upload::{UploadSink, OBJECT_SIZE};
 use super::{keys, record, wal_stream, BaseBackupOptions, BaseBackupResult, ReplicationConnection};
-use crate::api::{BackupRunRequest, BackupSummary};
+use crate::api::{BackupRunRequest, BackupSummary, CompressOn};
 use crate::audit::keys::SigningKey;
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
@@ -78,6 +78,14 @@ pub async fn run(
     let mut conn = ReplicationConnection::connect(&params).await?;
     let identity = conn.identify_system().await?;
     let segment_size = wal_segment_size(&mut conn).await?;
+    let server_compression = server_zstd(
+        repo,
+        &req.server,
+        conn.server_version_num(),
+        compression,
+        req.compress_on.unwrap_or_default(),
+    )
+    .await?;
     let sysid: u64 = identity.system_identifier.parse().map_err(|_| {
         Error::internal(format!(
             "the server's system identifier `{}` is not a number",
@@ -134,8 +142,7 @@ pub async fn run(
     let mut options = BaseBackupOptions::new(&name);
     options.fast_checkpoint = !req.spread_checkpoint.unwrap_or(false);
     options.include_wal = false;
-    options.server_zstd =
-        server_zstd(repo, &req.server, conn.server_version_num(), compression).await;
+    options.server_zstd = server_compression;
     let server_compressed = options.server_zstd.is_some();
     let taken = Taking {
         target: &target,
@@ -259,25 +266,50 @@ impl Taking<'_> {
     }
 }
 
-/// Compression by the server (15+, built with zstd): each archive arrives zstd-compressed,
-/// made on two workers, so the WAL sender moves a fraction of the bytes and the client only
-/// encrypts and hashes (measured with pg_basebackup on pgbench data: 0.73–0.90 s/GB against
-/// 1.1–1.5 with one worker and 1.7 compressing on the client). 13–14, servers without zstd and
-/// `--compress none` keep compressing here (or not at all). Whether the server has zstd is
-/// read from `wal_compression`'s allowed values; any doubt means client compression.
+/// The `COMPRESSION_DETAIL` to ask the server for, when zstd runs there: `compress_on`
+/// allows it, the server speaks the 15+ syntax and its PostgreSQL was built with zstd (read
+/// from `wal_compression`'s allowed values; any doubt means compressing here). Each archive
+/// then arrives zstd-compressed, made on two workers, so the WAL sender moves a fraction of
+/// the bytes and we only encrypt and hash (pg_basebackup on pgbench data: 0.73–0.90 s/GB
+/// against 1.1–1.5 with one worker and 1.7 compressing on the client). `server` refuses,
+/// before anything is recorded, a server that cannot; `client` keeps the server's CPUs free.
 async fn server_zstd(
     repo: &Repository,
     server: &str,
     server_version_num: u32,
     compression: Compression,
-) -> Option<String> {
+    compress_on: CompressOn,
+) -> Result<Option<String>> {
     let Compression::Zstd(level) = compression else {
-        return None;
+        return Ok(None);
     };
-    if !super::options::uses_new_syntax(server_version_num) {
-        return None;
+    if compress_on == CompressOn::Client {
+        return Ok(None);
     }
-    let mut conn = crate::server::connect(repo, server).await.ok()?;
+    let cannot = if !super::options::uses_new_syntax(server_version_num) {
+        Some(format!(
+            "it runs PostgreSQL {} (servers compress base backups from 15 on)",
+            server_version_num / 10_000
+        ))
+    } else if !probe_zstd(repo, server).await {
+        Some("its PostgreSQL was built without zstd (or could not be asked)".to_string())
+    } else {
+        None
+    };
+    match (cannot, compress_on) {
+        (None, _) => Ok(Some(format!("level={level},workers=2"))),
+        (Some(why), CompressOn::Server) => Err(Error::invalid_input(format!(
+            "`{server}` cannot compress the backup itself: {why}"
+        ))
+        .with_hint("use --compress-on auto (compress here when the server cannot) or client")),
+        (Some(_), _) => Ok(None),
+    }
+}
+
+async fn probe_zstd(repo: &Repository, server: &str) -> bool {
+    let Ok(mut conn) = crate::server::connect(repo, server).await else {
+        return false;
+    };
     let has_zstd: Option<bool> = sqlx::query_scalar(
         "SELECT COALESCE('zstd' = ANY(enumvals), false) FROM pg_settings
          WHERE name = 'wal_compression'",
@@ -287,9 +319,7 @@ async fn server_zstd(
     .ok()
     .flatten();
     let _ = sqlx::Connection::close(conn).await;
-    has_zstd
-        .unwrap_or(false)
-        .then(|| format!("level={level},workers=2"))
+    has_zstd.unwrap_or(false)
 }
 
 /// Store the catalogue and its signature, then record the backup as completed.
