@@ -790,7 +790,13 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
     let folder = add_store(&old, Store::Folder, old_dir.path(), &mut Vec::new())
         .await
         .unwrap();
-    let backup = old.backup_run(run_req(true, "zstd")).await.unwrap();
+    let backup = old
+        .backup_run(BackupRunRequest {
+            retention_days: Some(9),
+            ..run_req(true, "zstd")
+        })
+        .await
+        .unwrap();
 
     // A forged backup beside it: the real one's objects under another id, catalogue edited.
     let real_dir = files_under(&folder)
@@ -843,6 +849,10 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
     assert_eq!(result.imported.len(), 1, "{result:?}");
     assert_eq!(result.imported[0].id, backup.id);
     assert_eq!(result.imported[0].status, BackupStatus::Completed);
+    assert_eq!(
+        result.imported[0].retention_days, 9,
+        "the retention it was taken with"
+    );
     assert_eq!(result.refused.len(), 1, "{result:?}");
     assert_eq!(result.refused[0].backup_id, forged_id);
     assert!(

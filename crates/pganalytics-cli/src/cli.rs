@@ -567,7 +567,8 @@ pub enum BackupCommand {
         /// Registered server to attach the backups to.
         #[arg(long, value_name = "NAME")]
         server: Option<String>,
-        /// Days `backup prune` keeps them (default 30).
+        /// Days `backup prune` keeps them (default: the retention each backup was taken
+        /// with, 30 for catalogues that name none).
         #[arg(long, value_name = "DAYS")]
         retention_days: Option<i32>,
         /// Public key (PEM) that must have signed the catalogues (default: this

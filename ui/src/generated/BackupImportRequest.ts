@@ -14,7 +14,8 @@ storage: string,
  */
 server: string | null, 
 /**
- * Days `backup prune` keeps them (default 30).
+ * Days `backup prune` keeps them (default: what each catalogue says it was taken with,
+ * else 30).
  */
 retention_days: number | null, 
 /**

@@ -361,7 +361,8 @@ pub struct BackupImportRequest {
     pub storage: String,
     /// Registered server to attach the backups to (else they belong to none).
     pub server: Option<String>,
-    /// Days `backup prune` keeps them (default 30).
+    /// Days `backup prune` keeps them (default: what each catalogue says it was taken with,
+    /// else 30).
     pub retention_days: Option<i32>,
     /// PEM public key that must have signed the catalogues (default: the installation's).
     pub public_key: Option<String>,

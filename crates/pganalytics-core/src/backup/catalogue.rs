@@ -50,6 +50,10 @@ pub struct Catalogue {
     /// archives (`<name>.tar.zst`): their objects then hold compressed bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_bytes: Option<u64>,
+    /// Days the backup was to be kept when it was taken (`--retention-days`), so that
+    /// `backup import` keeps it too. Absent from catalogues written before 2026-11-30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -182,6 +182,7 @@ pub async fn run(
                 manifest,
                 wal,
                 source_bytes: files_bytes.filter(|_| server_compressed),
+                retention_days: Some(retention_days),
             };
             seal(repo, &target, &backup_dir, &catalogue, &signer).await
         }

@@ -17,7 +17,11 @@ pub async fn import(
     public_key: &VerifyingKey,
     req: &BackupImportRequest,
 ) -> Result<BackupImportResult> {
-    let retention_days = super::engine::retention_days(req.retention_days)?;
+    // A retention given here is checked before anything; otherwise each backup keeps the one
+    // its catalogue names (the default for catalogues that name none).
+    if let Some(days) = req.retention_days {
+        super::engine::retention_days(Some(days))?;
+    }
     let server_id = match &req.server {
         Some(name) => Some(crate::server::id_of(repo, name).await?),
         None => None,
@@ -63,6 +67,11 @@ pub async fn import(
             });
             continue;
         }
+        let retention_days = req
+            .retention_days
+            .or(catalogue.retention_days)
+            .filter(|days| *days >= 1)
+            .unwrap_or(super::engine::DEFAULT_RETENTION_DAYS);
         record::insert_imported(
             repo,
             &record::Imported {
