@@ -68,23 +68,44 @@ async fn choose(s: &Session, css: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Attribute `name` of `css`, read where it is found: a table redrawn between finding the
+/// element and reading it only makes the probe try again.
 async fn attr(s: &Session, css: &str, name: &str) -> Result<String> {
-    let el = wait_for(&format!("`{css}`"), UI_TIMEOUT, || async {
-        s.find(css).await
+    wait_for(&format!("`{css}`"), UI_TIMEOUT, || async {
+        let Some(el) = s.find(css).await? else {
+            return Ok(None);
+        };
+        Ok(Some(s.attribute(&el, name).await?.unwrap_or_default()))
     })
-    .await?;
-    Ok(s.attribute(&el, name).await?.unwrap_or_default())
+    .await
 }
 
 /// Click `css` once it is there, scrolled to the middle of the panel first (WebKitWebDriver
 /// does not always scroll inside the panel's scrolling area, and refuses what it cannot see).
+/// The panel redraws its table when a list reload lands: an element found just before is then
+/// stale and WebDriver refuses it without clicking, so it is found again (three tries).
 async fn press(s: &Session, css: &str) -> Result<()> {
-    let el = wait_for(&format!("`{css}` to click"), UI_TIMEOUT, || async {
-        s.find(css).await
-    })
-    .await?;
-    scroll_into_view(s, &el).await?;
-    s.click(&el).await.with_context(|| format!("click `{css}`"))
+    let mut stale = String::new();
+    for _ in 0..3 {
+        let el = wait_for(&format!("`{css}` to click"), UI_TIMEOUT, || async {
+            s.find(css).await
+        })
+        .await?;
+        let clicked = async {
+            scroll_into_view(s, &el).await?;
+            s.click(&el).await
+        }
+        .await;
+        match clicked {
+            Ok(()) => return Ok(()),
+            Err(e) if format!("{e:#}").contains("stale element reference") => {
+                eprintln!("e2e: `{css}` was redrawn before the click; finding it again");
+                stale = format!("{e:#}");
+            }
+            Err(e) => return Err(e).with_context(|| format!("click `{css}`")),
+        }
+    }
+    bail!("`{css}` was redrawn before each of three clicks: {stale}")
 }
 
 /// Open the details of the backup in `row`. The toggle redraws the row at once with
@@ -294,13 +315,17 @@ async fn drive(s: &Session, display: &str, store: &Path, restored: &Path) -> Res
         "the alarm reads as one: {text}"
     );
     eprintln!("e2e: the damaged backup's alarm: {problem} in {named}");
-    // The open details follow: no longer verified.
-    wait_for("the details to say not verified", UI_TIMEOUT, || async {
-        let Some(el) = s.find("[data-testid=backup-detail-verified]").await? else {
-            return Ok(None);
-        };
-        Ok((s.text(&el).await? == "not yet").then_some(()))
-    })
+    // The open details follow: the last verification failed.
+    wait_for(
+        "the details to say the verification failed",
+        UI_TIMEOUT,
+        || async {
+            let Some(el) = s.find("[data-testid=backup-detail-verified]").await? else {
+                return Ok(None);
+            };
+            Ok(s.text(&el).await?.starts_with("failed ").then_some(()))
+        },
+    )
     .await?;
     if let Some(alarm) = s.find(&alarm_css).await? {
         scroll_into_view(s, &alarm).await?;

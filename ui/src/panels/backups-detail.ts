@@ -71,7 +71,8 @@ function render(d: BackupDetail): HTMLElement {
       ...fact("Signed by", d.signed_by, "signer", true),
       ...fact("Catalogue SHA-256", b.checksum, "checksum", true),
       ...fact("Kept for", `${b.retention_days} days`, "retention"),
-      ...fact("Verified", b.verified ? when(b.verified_at) : "not yet", "verified"),
+      // `verified_at` is the last verification's time, whatever it found.
+      ...fact("Verified", b.verified ? when(b.verified_at) : b.verified_at ? `failed ${when(b.verified_at)}` : "not yet", "verified"),
       ...fact("Restore test", b.rto_seconds !== null ? `restored in ${duration(b.rto_seconds)}` : "none", "rto"),
     ),
     b.failure_reason ? h("p", { class: "bad-text", "data-testid": "backup-detail-failure" }, b.failure_reason) : null,

@@ -503,7 +503,7 @@ export function renderBackups(container: HTMLElement): void {
       h("td", { class: "nowrap num", "data-testid": "backup-row-stored" }, bytes(b.stored_size_bytes)),
       h("td", { class: "nowrap num", "data-testid": "backup-row-ratio", title: b.compression ?? undefined }, ratio(b.compression_ratio)),
       h("td", {}, flag(b.encrypted, "backup-row-encrypted")),
-      h("td", {}, flag(b.verified, "backup-row-verified", b.verified_at ? `verified ${when(b.verified_at)}` : "not verified yet")),
+      h("td", {}, flag(b.verified, "backup-row-verified", b.verified_at ? `${b.verified ? "verified" : "verification failed"} ${when(b.verified_at)}` : "not verified yet")),
       h("td", { class: "nowrap num", "data-testid": "backup-row-duration" }, duration(b.duration_seconds)),
       h(
         "td",

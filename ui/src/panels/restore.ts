@@ -256,7 +256,7 @@ export function renderRestore(container: HTMLElement): void {
         h("td", { class: "nowrap" }, bytes(b.source_size_bytes)),
         h("td", { class: "nowrap" }, bytes(b.stored_size_bytes), h("span", { class: "muted" }, ` (${ratio(b.compression_ratio)})`)),
         h("td", {}, flag(b.encrypted)),
-        h("td", {}, flag(b.verified, "restore-backup-verified"), b.verified_at ? h("div", { class: "muted small" }, when(b.verified_at)) : null),
+        h("td", {}, flag(b.verified, "restore-backup-verified"), b.verified_at ? h("div", { class: "muted small" }, b.verified ? when(b.verified_at) : `failed ${when(b.verified_at)}`) : null),
         h("td", { class: "nowrap" }, b.server_version_num !== null ? formatVersionNum(b.server_version_num) : "—"),
       );
       // The whole row picks the backup.
@@ -432,7 +432,15 @@ export function renderRestore(container: HTMLElement): void {
         { class: "confirm-steps" },
         h("li", {}, `Each object is read from ${b.destination ?? "the storage target"}, ${b.encrypted ? "decrypted, " : ""}checked against its checksum and the signed catalogue, and unpacked.`),
         tablespaces,
-        h("li", {}, b.verified ? `The backup was verified ${when(b.verified_at)}.` : h("span", { class: "warn-text" }, "This backup has not been verified yet; a damaged object stops the restore.")),
+        h(
+          "li",
+          {},
+          b.verified
+            ? `The backup was verified ${when(b.verified_at)}.`
+            : b.verified_at
+              ? h("span", { class: "bad-text" }, `Its last verification (${when(b.verified_at)}) found damage: the restore stops at the first damaged object.`)
+              : h("span", { class: "warn-text" }, "This backup has not been verified yet; a damaged object stops the restore."),
+        ),
       ),
       nav(() => go(3), startButton),
     );
