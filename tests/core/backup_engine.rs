@@ -1058,6 +1058,16 @@ async fn compression_runs_where_asked() {
     assert!(here.stored_size_bytes.unwrap() < here.source_size_bytes.unwrap());
     let verified = api.backup_verify(verify_req(here.id, None)).await.unwrap();
     assert!(verified.intact, "{verified:?}");
+    // Server-side compression of an uncompressed backup is a contradiction, said as one.
+    let err = api
+        .backup_run(BackupRunRequest {
+            compress_on: Some(CompressOn::Server),
+            ..run_req(false, "none")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+    assert!(err.message.contains("--compress none"), "{err}");
 
     let (old, _pool) = source(14).await;
     let (api, dir) = api_with_keys(&old).await;

@@ -88,20 +88,20 @@ impl Gcm {
             .is_ok()
     }
 
-    /// The plaintext of `ciphertext ‖ tag`; `None` when the tag does not match.
-    pub(super) fn open(&self, nonce: [u8; 12], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        let mut buf = sealed.to_vec();
+    /// The plaintext of `ciphertext ‖ tag`, decrypted in the same buffer; `None` when the tag
+    /// does not match.
+    pub(super) fn open(&self, nonce: [u8; 12], aad: &[u8], mut sealed: Vec<u8>) -> Option<Vec<u8>> {
         let len = self
             .0
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad),
-                &mut buf,
+                &mut sealed,
             )
             .ok()?
             .len();
-        buf.truncate(len);
-        Some(buf)
+        sealed.truncate(len);
+        Some(sealed)
     }
 }
 
@@ -236,30 +236,27 @@ impl Codec {
     }
 
     /// Stored bytes → raw bytes; `raw_len` (from the catalogue) bounds decompression;
-    /// `uncompressed` is the object's flag from the catalogue.
+    /// `uncompressed` is the object's flag from the catalogue. Decrypts in the stored buffer
+    /// and returns it when nothing is left to decompress (server-compressed archives, `none`):
+    /// no copy of the object on the restore path.
     pub fn decode(
         &self,
-        stored: &[u8],
+        stored: Vec<u8>,
         sequence: u64,
         key: &str,
         raw_len: usize,
         uncompressed: bool,
     ) -> Result<Vec<u8>, DecodeError> {
-        let decrypted;
-        let plain: &[u8] = match &self.cipher {
-            Some(cipher) => {
-                decrypted = cipher
-                    .open(nonce(sequence), key.as_bytes(), stored)
-                    .ok_or(DecodeError::Authentication)?;
-                &decrypted
-            }
+        let plain = match &self.cipher {
+            Some(cipher) => cipher
+                .open(nonce(sequence), key.as_bytes(), stored)
+                .ok_or(DecodeError::Authentication)?,
             None => stored,
         };
         let raw = match self.compression {
-            _ if uncompressed => plain.to_vec(),
-            Compression::None => plain.to_vec(),
-            Compression::Zstd(_) => zstd::bulk::decompress(plain, raw_len)
+            Compression::Zstd(_) if !uncompressed => zstd::bulk::decompress(&plain, raw_len)
                 .map_err(|e| DecodeError::Decompression(e.to_string()))?,
+            _ => plain,
         };
         if raw.len() != raw_len {
             return Err(DecodeError::Decompression(format!(
@@ -286,29 +283,29 @@ mod tests {
         assert!(enc.bytes.len() < raw.len());
         assert_eq!(
             codec
-                .decode(&enc.bytes, 7, "a/b", raw.len(), false)
+                .decode(enc.bytes.clone(), 7, "a/b", raw.len(), false)
                 .unwrap(),
             raw
         );
         assert!(!enc.uncompressed);
         // Moved object (other key or position) and a flipped bit fail authentication.
         assert_eq!(
-            codec.decode(&enc.bytes, 7, "a/c", raw.len(), false),
+            codec.decode(enc.bytes.clone(), 7, "a/c", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         assert_eq!(
-            codec.decode(&enc.bytes, 8, "a/b", raw.len(), false),
+            codec.decode(enc.bytes.clone(), 8, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         let mut flipped = enc.bytes.clone();
         flipped[10] ^= 1;
         assert_eq!(
-            codec.decode(&flipped, 7, "a/b", raw.len(), false),
+            codec.decode(flipped.clone(), 7, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
         let other = Codec::new(Compression::Zstd(3), Some(&DataKey::generate()));
         assert_eq!(
-            other.decode(&enc.bytes, 7, "a/b", raw.len(), false),
+            other.decode(enc.bytes.clone(), 7, "a/b", raw.len(), false),
             Err(DecodeError::Authentication)
         );
     }
@@ -324,8 +321,8 @@ mod tests {
             hex::encode(&buf),
             "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
         );
-        assert_eq!(gcm.open([0u8; 12], b"", &buf), Some(vec![0u8; 16]));
-        assert_eq!(gcm.open([0u8; 12], b"x", &buf), None);
+        assert_eq!(gcm.open([0u8; 12], b"", buf.clone()), Some(vec![0u8; 16]));
+        assert_eq!(gcm.open([0u8; 12], b"x", buf), None);
     }
 
     #[test]
@@ -339,7 +336,9 @@ mod tests {
         assert!(enc.uncompressed);
         assert_eq!(enc.bytes.len(), raw.len() + 16, "ciphertext and tag only");
         assert_eq!(
-            codec.decode(&enc.bytes, 1, "k", raw.len(), true).unwrap(),
+            codec
+                .decode(enc.bytes.clone(), 1, "k", raw.len(), true)
+                .unwrap(),
             raw
         );
         // Random bytes with a compressible middle part are still compressed.

@@ -213,7 +213,7 @@ async fn fetch(target: Arc<Target>, codec: Arc<Codec>, object: Object) -> Fetche
         }
         codec
             .decode(
-                &stored,
+                stored,
                 object.sequence,
                 &object.key,
                 object.raw_bytes as usize,

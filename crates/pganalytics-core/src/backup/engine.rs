@@ -282,6 +282,12 @@ async fn server_zstd(
     compress_on: CompressOn,
 ) -> Result<Option<String>> {
     let Compression::Zstd(level) = compression else {
+        if compress_on == CompressOn::Server {
+            return Err(Error::invalid_input(
+                "--compress-on server asks the server to compress, but --compress none turns compression off",
+            )
+            .with_hint("give --compress zstd (or zstd:LEVEL), or drop --compress-on"));
+        }
         return Ok(None);
     };
     if compress_on == CompressOn::Client {

@@ -59,7 +59,8 @@ impl BackupKey {
         let bytes = B64.decode(wrapped).ok()?;
         let nonce: [u8; 12] = bytes.get(..12)?.try_into().ok()?;
         let aad = wrap_aad(backup_id);
-        let plain = Zeroizing::new(self.cipher().open(nonce, aad.as_bytes(), &bytes[12..])?);
+        let sealed = bytes.get(12..)?.to_vec();
+        let plain = Zeroizing::new(self.cipher().open(nonce, aad.as_bytes(), sealed)?);
         let key: [u8; 32] = plain.as_slice().try_into().ok()?;
         Some(DataKey(Zeroizing::new(key)))
     }

@@ -11,6 +11,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sqlx::postgres::PgSslMode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,40 +34,23 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
-    /// From a DSN's `sslmode` and `sslrootcert` (default `~/.postgresql/root.crt`, as libpq).
-    pub fn from_dsn(sslmode: Option<&str>, sslrootcert: Option<&str>) -> Result<TlsMode> {
-        let root = || -> Result<PathBuf> {
-            match sslrootcert {
-                Some("system") => Err(Error::new(
+    /// From the DSN's resolved `sslmode` and CA file (`ResolvedDsn::ssl_root_cert`).
+    pub fn from_dsn(mode: PgSslMode, root: Option<&Path>) -> Result<TlsMode> {
+        let root = || {
+            root.map(Path::to_path_buf).ok_or_else(|| {
+                Error::new(
                     ErrorCode::InvalidInput,
-                    "sslrootcert=system is not supported for backups",
+                    "sslmode=verify-ca and verify-full check the server's certificate, but no CA certificate is named: sslrootcert is not set (`system` is not supported for backups) and ~/.postgresql/root.crt does not exist",
                 )
-                .with_hint("name the CA certificate file in sslrootcert")),
-                Some(path) => Ok(PathBuf::from(path)),
-                None => std::env::var_os("HOME")
-                    .map(|home| Path::new(&home).join(".postgresql/root.crt"))
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::InvalidInput,
-                            "sslmode verifies the server's certificate but names no sslrootcert, and there is no home folder to find ~/.postgresql/root.crt in",
-                        )
-                        .with_hint("name the CA certificate file in sslrootcert")
-                    }),
-            }
+                .with_hint("name the CA certificate file in the server's DSN: sslrootcert=/path/to/ca.crt")
+            })
         };
-        Ok(match sslmode.unwrap_or("prefer") {
-            "disable" => TlsMode::Disable,
-            "allow" | "prefer" => TlsMode::Prefer,
-            "require" => TlsMode::Require,
-            "verify-ca" => TlsMode::VerifyCa { root: root()? },
-            "verify-full" => TlsMode::VerifyFull { root: root()? },
-            other => {
-                return Err(Error::new(
-                    ErrorCode::InvalidInput,
-                    format!("`{other}` is not an sslmode"),
-                )
-                .with_hint("use disable, allow, prefer, require, verify-ca or verify-full"))
-            }
+        Ok(match mode {
+            PgSslMode::Disable => TlsMode::Disable,
+            PgSslMode::Allow | PgSslMode::Prefer => TlsMode::Prefer,
+            PgSslMode::Require => TlsMode::Require,
+            PgSslMode::VerifyCa => TlsMode::VerifyCa { root: root()? },
+            PgSslMode::VerifyFull => TlsMode::VerifyFull { root: root()? },
         })
     }
 
@@ -302,28 +286,26 @@ mod tests {
 
     #[test]
     fn sslmode_as_libpq_reads_it() {
-        assert_eq!(TlsMode::from_dsn(None, None).unwrap(), TlsMode::Prefer);
+        let ca = Path::new("/etc/ca.pem");
+        for (mode, want) in [
+            (PgSslMode::Disable, TlsMode::Disable),
+            (PgSslMode::Allow, TlsMode::Prefer),
+            (PgSslMode::Prefer, TlsMode::Prefer),
+            (PgSslMode::Require, TlsMode::Require),
+            (PgSslMode::VerifyCa, TlsMode::VerifyCa { root: ca.into() }),
+            (
+                PgSslMode::VerifyFull,
+                TlsMode::VerifyFull { root: ca.into() },
+            ),
+        ] {
+            assert_eq!(TlsMode::from_dsn(mode, Some(ca)).unwrap(), want);
+        }
+        let err = TlsMode::from_dsn(PgSslMode::VerifyFull, None).unwrap_err();
+        assert!(err.message.contains("no CA certificate"), "{err}");
+        assert!(err.hint.unwrap_or_default().contains("sslrootcert="));
         assert_eq!(
-            TlsMode::from_dsn(Some("disable"), None).unwrap(),
-            TlsMode::Disable
-        );
-        assert_eq!(
-            TlsMode::from_dsn(Some("allow"), None).unwrap(),
-            TlsMode::Prefer
-        );
-        assert_eq!(
-            TlsMode::from_dsn(Some("require"), None).unwrap(),
+            TlsMode::from_dsn(PgSslMode::Require, None).unwrap(),
             TlsMode::Require
         );
-        assert_eq!(
-            TlsMode::from_dsn(Some("verify-full"), Some("/etc/ca.pem")).unwrap(),
-            TlsMode::VerifyFull {
-                root: "/etc/ca.pem".into()
-            }
-        );
-        let err = TlsMode::from_dsn(Some("verify-ca"), Some("system")).unwrap_err();
-        assert!(err.hint.unwrap_or_default().contains("sslrootcert"));
-        let err = TlsMode::from_dsn(Some("required"), None).unwrap_err();
-        assert!(err.message.contains("`required` is not an sslmode"));
     }
 }

@@ -219,8 +219,7 @@ pub async fn replication_params(
     let mut params = crate::backup::ConnectParams::new(host, resolved.port(), resolved.user());
     params.password = resolved.replication_password(password.as_deref());
     params.application_name = "pganalytics backup".into();
-    params.tls =
-        crate::backup::TlsMode::from_dsn(resolved.get("sslmode"), resolved.get("sslrootcert"))?;
+    params.tls = crate::backup::TlsMode::from_dsn(resolved.ssl_mode(), resolved.ssl_root_cert())?;
     params.tls_name = Some(resolved.host().to_string());
     Ok((server.id, params))
 }

@@ -221,6 +221,12 @@ impl ResolvedDsn {
         self.ssl_mode
     }
 
+    /// The CA certificates to check the server's against: `sslrootcert`, else libpq's
+    /// `~/.postgresql/root.crt` when it exists; `None` for neither (or `system`).
+    pub fn ssl_root_cert(&self) -> Option<&Path> {
+        self.ssl_root_cert.as_deref()
+    }
+
     /// Whether the connection goes through a Unix-domain socket (the host is a folder).
     pub fn is_unix_socket(&self) -> bool {
         self.hostaddr.is_none() && self.host.starts_with('/')
