@@ -284,6 +284,12 @@ async fn round_trip(major: u32, store: Store) {
     if major == 15 {
         assert!(has_zstd, "Debian's PostgreSQL 15 is built with zstd");
     }
+    let by = if server_side {
+        CompressOn::Server
+    } else {
+        CompressOn::Client
+    };
+    assert_eq!(backup.compressed_on, Some(by), "where zstd ran is recorded");
 
     // Stored objects hold no plaintext of the marker row; the incompressible table went into
     // objects stored without compression.
@@ -1056,6 +1062,7 @@ async fn compression_runs_where_asked() {
         detail.archives
     );
     assert!(here.stored_size_bytes.unwrap() < here.source_size_bytes.unwrap());
+    assert_eq!(here.compressed_on, Some(CompressOn::Client));
     let verified = api.backup_verify(verify_req(here.id, None)).await.unwrap();
     assert!(verified.intact, "{verified:?}");
     // Server-side compression of an uncompressed backup is a contradiction, said as one.
@@ -1084,6 +1091,63 @@ async fn compression_runs_where_asked() {
     assert!(err.hint.unwrap().contains("--compress-on auto"));
     let listed = api.backup_list(BackupListRequest::default()).await.unwrap();
     assert!(listed.is_empty(), "nothing recorded: {listed:?}");
+}
+
+/// `--compress-on auto` lets the server compress until a backup of it barely compresses;
+/// the next backup then compresses here, where pieces that do not shrink are stored as they
+/// are and the server's CPUs are spared.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_compresses_here_after_a_backup_that_barely_compressed() {
+    let (src, pool) = source(15).await;
+    let (api, dir) = api_with_keys(&src).await;
+    add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
+    let first = api.backup_run(run_req(false, "zstd")).await.unwrap();
+    assert_eq!(first.compressed_on, Some(CompressOn::Server));
+    assert!(first.compression_ratio.unwrap() >= 2.0, "{first:?}");
+    // 64 MB of hash output (random to zstd), stored out of line and uncompressed by TOAST:
+    // more than the rest of the cluster, so the whole barely compresses.
+    sqlx::query("CREATE TABLE hashes (b bytea)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE hashes ALTER COLUMN b SET STORAGE EXTERNAL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO hashes SELECT (SELECT string_agg(sha256(int8send(i * 64 + j)), ''::bytea)
+                                   FROM generate_series(0, 63) j)
+         FROM generate_series(1, 32768) i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let second = api.backup_run(run_req(false, "zstd")).await.unwrap();
+    assert_eq!(
+        second.compressed_on,
+        Some(CompressOn::Server),
+        "the previous backup compressed well"
+    );
+    assert!(second.compression_ratio.unwrap() < 2.0, "{second:?}");
+    let third = api.backup_run(run_req(false, "zstd")).await.unwrap();
+    assert_eq!(
+        third.compressed_on,
+        Some(CompressOn::Client),
+        "the previous backup barely compressed"
+    );
+    let verified = api.backup_verify(verify_req(third.id, None)).await.unwrap();
+    assert!(verified.intact, "{verified:?}");
+    // Asked for explicitly, the server still compresses.
+    let asked = api
+        .backup_run(BackupRunRequest {
+            compress_on: Some(CompressOn::Server),
+            ..run_req(false, "zstd")
+        })
+        .await
+        .unwrap();
+    assert_eq!(asked.compressed_on, Some(CompressOn::Server));
+    let plain = api.backup_run(run_req(false, "none")).await.unwrap();
+    assert_eq!(plain.compressed_on, None);
 }
 
 /// A server whose configuration lived outside its data folder (Debian's /etc layout) is

@@ -437,7 +437,7 @@ impl Output {
         println!("{}", b.id);
         let ratio = b
             .compression_ratio
-            .map(|r| format!(", ratio {r:.2}"))
+            .map(|r| format!(", ratio {r:.2} ({})", compression(b)))
             .unwrap_or_default();
         eprintln!(
             "backup {} of {} completed: {} read, {} stored{ratio}{}, in {}",
@@ -530,7 +530,7 @@ impl Output {
                 .map(|r| format!(", ratio {r:.2}"))
                 .unwrap_or_default()
         );
-        println!("compression:     {}", opt(&b.compression));
+        println!("compression:     {}", compression(b));
         println!(
             "encrypted:       {}",
             if b.encrypted {
@@ -718,6 +718,16 @@ fn problem_row(p: &BackupProblem) -> Vec<String> {
         describe(&p.problem).to_string(),
         p.detail.clone(),
     ]
+}
+
+/// `zstd:1 by the server`, `zstd:1 by pgAnalytics`, `none`.
+fn compression(b: &BackupSummary) -> String {
+    let by = match b.compressed_on {
+        Some(CompressOn::Server) => " by the server",
+        Some(CompressOn::Client) => " by pgAnalytics",
+        _ => "",
+    };
+    format!("{}{by}", opt(&b.compression))
 }
 
 #[cfg(test)]

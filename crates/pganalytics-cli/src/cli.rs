@@ -132,6 +132,13 @@ pub struct BenchAuditArgs {
     /// than it is read through the kernel's page cache, page by page, during verification.
     #[arg(long)]
     pub shared_buffers: Option<String>,
+    /// Time verification only (the log is still filled to `--verify-events`): for working
+    /// on verification's speed.
+    #[arg(long)]
+    pub verification_only: bool,
+    /// End-to-end verification runs to time.
+    #[arg(long, default_value_t = 3)]
+    pub verify_runs: usize,
 }
 
 #[derive(Debug, Args)]

@@ -37,6 +37,7 @@ import type { BackupStatus } from "./BackupStatus";
 import type { BackupSummary } from "./BackupSummary";
 import type { BackupVerification } from "./BackupVerification";
 import type { BackupVerifyRequest } from "./BackupVerifyRequest";
+import type { CompressOn } from "./CompressOn";
 import type { CreatedToken } from "./CreatedToken";
 import type { Empty } from "./Empty";
 import type { EngineCharts } from "./EngineCharts";
@@ -66,7 +67,7 @@ import type { TokenCreateRequest } from "./TokenCreateRequest";
 import type { TokenSummary } from "./TokenSummary";
 import type { VersionInfo } from "./VersionInfo";
 
-export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupImportRequest, BackupImportResult, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
+export type { AuditActivityRequest, AuditCheckpointInfo, AuditEraseRequest, AuditErased, AuditEvent, AuditEventId, AuditExportKeyRequest, AuditKeyInfo, AuditKeygenRequest, AuditLogRequest, AuditLogged, AuditLogsRequest, AuditOutcome, AuditPage, AuditProof, AuditRetentionApplyRequest, AuditRetentionPolicy, AuditRetentionResult, AuditRetentionSetRequest, AuditStatus, AuditVerification, AuditVerifyRequest, BackupDetail, BackupId, BackupImportRequest, BackupImportResult, BackupKeyInfo, BackupKeyStatus, BackupKeygenRequest, BackupListRequest, BackupPruneRequest, BackupPruneResult, BackupRestoreRequest, BackupRunRequest, BackupStatus, BackupSummary, BackupVerification, BackupVerifyRequest, CompressOn, CreatedToken, Empty, EngineCharts, Error, JobId, JobStatus, MetricsChartsRequest, MetricsPruneRequest, MetricsReport, MetricsShowRequest, MetricsSnapshotRequest, PruneResult, RepoStatus, RestoreSummary, ServerAddRequest, ServerCheck, ServerName, ServerSummary, SnapshotResult, StorageAddRequest, StorageCheck, StorageKind, StorageName, StorageOptions, StorageTarget, TokenCreateRequest, TokenSummary, VersionInfo };
 
 /** Every command of the core API with its request and response type. */
 export interface Commands {

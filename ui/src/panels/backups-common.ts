@@ -43,6 +43,12 @@ export function ratio(r: number | null | undefined): string {
   return r === null || r === undefined ? "—" : `${r.toFixed(r < 10 ? 1 : 0)}×`;
 }
 
+/** `zstd:1 by the server`, `zstd:1 by pgAnalytics`, `none`; `?` when unknown. */
+export function compression(b: BackupSummary): string {
+  const by = b.compressed_on === "server" ? " by the server" : b.compressed_on === "client" ? " by pgAnalytics" : "";
+  return `${b.compression ?? "?"}${by}`;
+}
+
 /** Local date and time of an RFC 3339 timestamp; `null` → `—`. */
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "—";

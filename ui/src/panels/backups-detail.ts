@@ -8,7 +8,7 @@ import type { BackupDetail } from "../generated/BackupDetail";
 import type { RestoreSummary } from "../generated/RestoreSummary";
 import { call } from "../ipc";
 import { formatVersionNum } from "./servers";
-import { bytes, duration, ratio, when } from "./backups-common";
+import { bytes, compression, duration, ratio, when } from "./backups-common";
 
 function fact(label: string, value: string | HTMLElement | null | undefined, testid: string, mono = false): HTMLElement[] {
   return [
@@ -60,7 +60,7 @@ function render(d: BackupDetail): HTMLElement {
       ...fact("Backup id", b.id, "id", true),
       ...fact("Name", b.name, "name", true),
       ...fact("Destination", b.destination, "destination", true),
-      ...fact("Compression", b.compression ? `${b.compression} (${ratio(b.compression_ratio)})` : null, "compression"),
+      ...fact("Compression", b.compression ? `${compression(b)} (${ratio(b.compression_ratio)})` : null, "compression"),
       ...fact("Start LSN", b.start_lsn, "start-lsn", true),
       ...fact("Stop LSN", b.stop_lsn, "stop-lsn", true),
       ...fact("WAL needed", wal, "wal", true),

@@ -17,6 +17,7 @@ import { call } from "../ipc";
 import {
   JobWatch,
   bytes,
+  compression,
   duration,
   flag,
   isBackupSummary,
@@ -350,7 +351,7 @@ export function renderBackups(container: HTMLElement): void {
         h(
           "p",
           { "data-testid": "backup-run-summary" },
-          `${bytes(b.source_size_bytes)} read, ${bytes(b.stored_size_bytes)} stored (${ratio(b.compression_ratio)}, ${b.compression ?? "?"}${b.encrypted ? ", encrypted" : ""}) in ${duration(b.duration_seconds)}`,
+          `${bytes(b.source_size_bytes)} read, ${bytes(b.stored_size_bytes)} stored (${ratio(b.compression_ratio)}, ${compression(b)}${b.encrypted ? ", encrypted" : ""}) in ${duration(b.duration_seconds)}`,
           b.duration_seconds && b.source_size_bytes ? ` · ${bytes(b.source_size_bytes / b.duration_seconds)}/s` : "",
           ".",
         ),
@@ -501,7 +502,7 @@ export function renderBackups(container: HTMLElement): void {
       h("td", {}, statusBadge(b)),
       h("td", { class: "nowrap num", "data-testid": "backup-row-size" }, bytes(b.source_size_bytes)),
       h("td", { class: "nowrap num", "data-testid": "backup-row-stored" }, bytes(b.stored_size_bytes)),
-      h("td", { class: "nowrap num", "data-testid": "backup-row-ratio", title: b.compression ?? undefined }, ratio(b.compression_ratio)),
+      h("td", { class: "nowrap num", "data-testid": "backup-row-ratio", title: compression(b) }, ratio(b.compression_ratio)),
       h("td", {}, flag(b.encrypted, "backup-row-encrypted")),
       h("td", {}, flag(b.verified, "backup-row-verified", b.verified_at ? `${b.verified ? "verified" : "verification failed"} ${when(b.verified_at)}` : "not verified yet")),
       h("td", { class: "nowrap num", "data-testid": "backup-row-duration" }, duration(b.duration_seconds)),

@@ -11,8 +11,9 @@
 //! For each dataset, full backups of the whole cluster to a local folder, each timed end to
 //! end as a command (wall seconds), with the peak memory of the tool's process tree:
 //!
-//! - **pganalytics**: `pganalytics backup run --compress zstd:1 --encrypt`, and `--compress
-//!   none`, run as a subprocess (this very binary, its own data folder, the repository in a
+//! - **pganalytics**: `pganalytics backup run --compress zstd:1 --encrypt` (the server
+//!   compresses when it can), the same with `--compress-on client`, and `--compress none`,
+//!   run as a subprocess (this very binary, its own data folder, the repository in a
 //!   database of the same server);
 //! - **pgBackRest** (`process-max=2`, `start-fast=y`, `archive-check=n`: no WAL archive):
 //!   `compress-type=zst compress-level=1 repo1-cipher-type=aes-256-cbc`, and
@@ -176,6 +177,7 @@ fn internal(what: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     OursZstdEncrypted,
+    OursClientZstdEncrypted,
     OursPlain,
     PgbackrestZstEncrypted,
     PgbackrestPlain,
@@ -184,8 +186,9 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::OursZstdEncrypted,
+        Kind::OursClientZstdEncrypted,
         Kind::OursPlain,
         Kind::PgbackrestZstEncrypted,
         Kind::PgbackrestPlain,
@@ -195,7 +198,9 @@ impl Kind {
 
     fn tool(self) -> &'static str {
         match self {
-            Kind::OursZstdEncrypted | Kind::OursPlain => "pganalytics",
+            Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain => {
+                "pganalytics"
+            }
             Kind::PgbackrestZstEncrypted | Kind::PgbackrestPlain => "pgbackrest",
             Kind::BasebackupTar | Kind::BasebackupServerZstd => "pg_basebackup",
         }
@@ -204,6 +209,7 @@ impl Kind {
     fn backup_label(self) -> &'static str {
         match self {
             Kind::OursZstdEncrypted => "`--compress zstd:1 --encrypt`",
+            Kind::OursClientZstdEncrypted => "`--compress zstd:1 --compress-on client --encrypt`",
             Kind::OursPlain => "`--compress none`",
             Kind::PgbackrestZstEncrypted => "zst:1 + aes-256-cbc, process-max 2",
             Kind::PgbackrestPlain => "compress-type none, process-max 2",
@@ -214,7 +220,9 @@ impl Kind {
 
     fn restore_tool(self) -> &'static str {
         match self {
-            Kind::OursZstdEncrypted | Kind::OursPlain => "pganalytics",
+            Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain => {
+                "pganalytics"
+            }
             Kind::PgbackrestZstEncrypted | Kind::PgbackrestPlain => "pgbackrest",
             Kind::BasebackupTar | Kind::BasebackupServerZstd => "tar (pg_basebackup's output)",
         }
@@ -223,6 +231,9 @@ impl Kind {
     fn restore_label(self) -> &'static str {
         match self {
             Kind::OursZstdEncrypted => "`backup restore` of the zstd:1 + encrypted backup",
+            Kind::OursClientZstdEncrypted => {
+                "`backup restore` of the client-compressed zstd:1 + encrypted backup"
+            }
             Kind::OursPlain => "`backup restore` of the uncompressed backup",
             Kind::PgbackrestZstEncrypted => "`restore` of the zst + aes backup, process-max 2",
             Kind::PgbackrestPlain => "`restore` of the uncompressed backup, process-max 2",
@@ -800,7 +811,7 @@ async fn take_backup(
     let port = ctx.cluster.port().to_string();
     let mut id = None;
     let cmd = match kind {
-        Kind::OursZstdEncrypted | Kind::OursPlain => {
+        Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain => {
             make_dir(&out, false, ctx.cluster)?;
             let storage = format!("{dataset}-{}-{run}", kind_slug(kind));
             let url = format!("file://{}", out.display());
@@ -813,6 +824,14 @@ async fn take_backup(
             args.extend(["--storage", storage.as_str()]);
             if kind == Kind::OursZstdEncrypted {
                 args.extend(["--compress", "zstd:1", "--encrypt"]);
+            } else if kind == Kind::OursClientZstdEncrypted {
+                args.extend([
+                    "--compress",
+                    "zstd:1",
+                    "--compress-on",
+                    "client",
+                    "--encrypt",
+                ]);
             } else {
                 args.extend(["--compress", "none"]);
             }
@@ -840,7 +859,10 @@ async fn take_backup(
         }
     };
     let (mut sample, stdout) = measure(ctx, cmd, &log).await?;
-    if matches!(kind, Kind::OursZstdEncrypted | Kind::OursPlain) {
+    if matches!(
+        kind,
+        Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain
+    ) {
         let value: serde_json::Value = serde_json::from_str(&stdout).map_err(|e| {
             Error::internal(format!("read `backup run --json`'s output ({e}): {stdout}"))
         })?;
@@ -858,6 +880,7 @@ async fn take_backup(
 fn kind_slug(kind: Kind) -> &'static str {
     match kind {
         Kind::OursZstdEncrypted => "ours-zstd-enc",
+        Kind::OursClientZstdEncrypted => "ours-client-zstd-enc",
         Kind::OursPlain => "ours-none",
         Kind::PgbackrestZstEncrypted => "pgbackrest-zst-enc",
         Kind::PgbackrestPlain => "pgbackrest-none",
@@ -881,7 +904,7 @@ fn pgbackrest(ctx: &Ctx<'_>, encrypted: bool, repo: &Path) -> Command {
 async fn restore(ctx: &Ctx<'_>, kind: Kind, taken: &Taken, target: &Path) -> Result<Sample, Error> {
     let log = target.with_extension("log");
     let cmd = match kind {
-        Kind::OursZstdEncrypted | Kind::OursPlain => {
+        Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain => {
             let id = taken.id.as_deref().unwrap_or_default();
             let target = target.display().to_string();
             ours_command(

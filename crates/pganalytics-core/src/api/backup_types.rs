@@ -93,7 +93,9 @@ pub struct BackupRunRequest {
 #[serde(rename_all = "snake_case")]
 pub enum CompressOn {
     /// On the server when it can (PostgreSQL 15+ built with zstd: two of its threads, and it
-    /// sends ~a tenth of the bytes on compressible data), else here.
+    /// sends ~a tenth of the bytes on compressible data), else here — and here too when this
+    /// server's previous compressed backup shrank to no less than half its size: on data that
+    /// barely compresses the server's zstd saves no bytes and costs more than ours.
     #[default]
     Auto,
     /// On the server, or refuse the backup when it cannot.
@@ -158,6 +160,9 @@ pub struct BackupSummary {
     pub compression_ratio: Option<f64>,
     /// `none` or `zstd:LEVEL`.
     pub compression: Option<String>,
+    /// Where zstd ran (`server` or `client`; never `auto`); `None` when not compressed, or
+    /// recorded before 2026-12-07.
+    pub compressed_on: Option<CompressOn>,
     pub encrypted: bool,
     pub verified: bool,
     pub verified_at: Option<DateTime<Utc>>,

@@ -198,13 +198,19 @@ impl Writer {
                 }
                 return;
             }
+            let begun = Instant::now();
             let result = async {
                 let mut conn = pool.acquire().await?;
                 sealer.checkpoint(&mut conn, None).await
             }
             .await;
-            if let Err(e) = &result {
-                tracing::warn!("audit checkpoint failed: {e}");
+            match &result {
+                Ok(sealed) => tracing::debug!(
+                    ms = begun.elapsed().as_secs_f64() * 1e3,
+                    size = sealed.as_ref().map(|s| s.statement.size),
+                    "audit checkpoint signed"
+                ),
+                Err(e) => tracing::warn!("audit checkpoint failed: {e}"),
             }
             // The events are durable either way; the warning says why they are not sealed.
             for done in waiters {

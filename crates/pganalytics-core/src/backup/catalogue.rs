@@ -56,6 +56,17 @@ pub struct Catalogue {
     pub retention_days: Option<i32>,
 }
 
+impl Catalogue {
+    /// Where zstd ran: the server's archives are recorded with their source size.
+    pub fn compressed_on(&self) -> Option<&'static str> {
+        match (self.compression.as_str(), self.source_bytes) {
+            ("none", _) => None,
+            (_, Some(_)) => Some("server"),
+            (_, None) => Some("client"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Encryption {
     /// `aes-256-gcm`.

@@ -9,7 +9,7 @@
 use super::catalogue::Catalogue;
 use crate::api::{
     BackupArchiveInfo, BackupDetail, BackupKeyUse, BackupListRequest, BackupStatus, BackupSummary,
-    RestoreSummary,
+    CompressOn, RestoreSummary,
 };
 use crate::error::{Error, Result};
 use crate::repository::Repository;
@@ -59,6 +59,8 @@ pub struct NewBackup<'a> {
     pub destination_type: &'a str,
     pub destination_path: &'a str,
     pub compression: &'a str,
+    /// `server` or `client`; `None` when not compressed.
+    pub compressed_on: Option<&'a str>,
     pub encrypted: bool,
     pub key_fingerprint: Option<&'a str>,
     pub retention_days: i32,
@@ -104,8 +106,9 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
         "INSERT INTO backup_metadata (id, backup_name, backup_type, backup_status, source_database,
              compression_type, encrypted, encryption_algorithm, retention_days, destination_type,
              destination_path, created_at, server_id, storage_target_id, started_at,
-             system_identifier, server_version_num, key_fingerprint)
-         VALUES ($1, $2, 'full', 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $10, $13, $14, $15)",
+             system_identifier, server_version_num, key_fingerprint, compressed_on)
+         VALUES ($1, $2, 'full', 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $10, $13, $14, $15,
+             $16)",
     )
     .bind(b.id)
     .bind(b.name)
@@ -122,6 +125,7 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
     .bind(b.system_identifier)
     .bind(b.server_version_num as i32)
     .bind(b.key_fingerprint)
+    .bind(b.compressed_on)
     .execute(repo.pool())
     .await?;
     Ok(lock)
@@ -242,10 +246,11 @@ pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> 
              encrypted, encryption_algorithm, checksum, retention_days, destination_type,
              destination_path, created_at, server_id, storage_target_id, started_at, completed_at,
              start_lsn, stop_lsn, timeline_id, wal_start_segment, wal_stop_segment,
-             system_identifier, server_version_num, key_fingerprint, archives, signed_by)
+             system_identifier, server_version_num, key_fingerprint, archives, signed_by,
+             compressed_on)
          VALUES ($1, $2, $3, 'completed', $4, $5, $6, $7::float8::numeric, $8, $9, $10, $11, $12,
              $13, $14, $15, $16, $17, $15, $18, $19::pg_lsn, $20::pg_lsn, $21, $22, $23, $24, $25,
-             $26, $27, $28)",
+             $26, $27, $28, $29)",
     )
     .bind(c.backup_id)
     .bind(&c.label)
@@ -275,6 +280,7 @@ pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> 
     .bind(encryption.map(|e| e.key_fingerprint.as_str()))
     .bind(archives)
     .bind(b.signed_by)
+    .bind(c.compressed_on())
     .execute(repo.pool())
     .await?;
     Ok(())
@@ -319,7 +325,7 @@ const SUMMARY_COLUMNS: &str = "b.id, b.backup_name, b.backup_type, b.backup_stat
     b.compression_ratio::float8 AS ratio, b.compression_type, b.encrypted, b.verified, b.verified_at,
     b.retention_days, b.started_at, b.completed_at, b.start_lsn::text AS start_lsn,
     b.stop_lsn::text AS stop_lsn, b.timeline_id, b.server_version_num, b.system_identifier,
-    b.rto_seconds, b.checksum, b.failure_reason";
+    b.rto_seconds, b.checksum, b.failure_reason, b.compressed_on";
 
 const SUMMARY_FROM: &str = "backup_metadata b
     LEFT JOIN monitored_servers s ON s.id = b.server_id
@@ -342,6 +348,14 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<BackupSummary> {
         stored_size_bytes: row.try_get("compressed_size_bytes")?,
         compression_ratio: row.try_get("ratio")?,
         compression: row.try_get("compression_type")?,
+        compressed_on: match row
+            .try_get::<Option<String>, _>("compressed_on")?
+            .as_deref()
+        {
+            Some("server") => Some(CompressOn::Server),
+            Some("client") => Some(CompressOn::Client),
+            _ => None,
+        },
         encrypted: row
             .try_get::<Option<bool>, _>("encrypted")?
             .unwrap_or(false),
