@@ -116,7 +116,8 @@ async fn run(args: &BenchAuditArgs, cluster: &Cluster, work: &Workdir) -> Result
     api.audit_log()
         .actor_id(&Actor::external("bench-writer"))
         .await?;
-    for writers in [1usize, 8] {
+    let loads: &[usize] = if args.verification_only { &[] } else { &[1, 8] };
+    for &writers in loads {
         let mut plain_max = plain(&repo, writers, args.events, None).await?;
         plain_max.print(writers, "max", "plain INSERT");
         let mut ours_max = ours(&api, writers, args.events, None).await?;
@@ -139,7 +140,7 @@ async fn run(args: &BenchAuditArgs, cluster: &Cluster, work: &Workdir) -> Result
     api.audit_log().flush().await?;
     println!("\n| verification run | events | seconds | events/s |");
     println!("|---|---|---|---|");
-    for run in 1..=3 {
+    for run in 1..=args.verify_runs {
         let started = Instant::now();
         let report = api.audit_verify(AuditVerifyRequest::default()).await?;
         let seconds = started.elapsed().as_secs_f64();
