@@ -859,6 +859,15 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
         result.imported[0].retention_days, 9,
         "the retention it was taken with"
     );
+    assert_eq!(
+        (
+            result.imported[0].compression.as_deref(),
+            result.imported[0].compressed_on
+        ),
+        (backup.compression.as_deref(), backup.compressed_on),
+        "how it was compressed, and where"
+    );
+    assert!(backup.compressed_on.is_some());
     assert_eq!(result.refused.len(), 1, "{result:?}");
     assert_eq!(result.refused[0].backup_id, forged_id);
     assert!(

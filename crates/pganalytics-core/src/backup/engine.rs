@@ -328,9 +328,9 @@ const POOR_COMPRESSION_RATIO: f64 = 2.0;
 
 /// Whether this server's newest completed compressed backup shrank by less than half. On
 /// such data (random bytea, TOAST-compressed values, encrypted columns) the server's zstd
-/// sends almost as many bytes as none and, measured on 2 cores, took 3.04 s per GB where
-/// compressing here took 2.43 s (on pgbench data, 3 % stored, the server wins: 2.23 against
-/// 2.50 s; docs/BENCHMARKS.md). A database's compressibility changes slowly, so the previous
+/// sends almost as many bytes as none and, measured on 2 cores, took 3.04 s for 1 GB where
+/// compressing here took 2.43 s (on 1.6 GB of pgbench data, 3 % stored, the server wins: 2.23
+/// against 2.50 s; docs/BENCHMARKS.md). A database's compressibility changes slowly, so the previous
 /// backup is a fair guess; the first backup of a server lets the server compress.
 async fn compressed_poorly_last_time(repo: &Repository, server_id: uuid::Uuid) -> Result<bool> {
     let ratio: Option<Option<f64>> = sqlx::query_scalar(
