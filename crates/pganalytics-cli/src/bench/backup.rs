@@ -196,6 +196,13 @@ impl Kind {
         Kind::BasebackupServerZstd,
     ];
 
+    fn is_ours(self) -> bool {
+        matches!(
+            self,
+            Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain
+        )
+    }
+
     fn tool(self) -> &'static str {
         match self {
             Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain => {
@@ -859,10 +866,7 @@ async fn take_backup(
         }
     };
     let (mut sample, stdout) = measure(ctx, cmd, &log).await?;
-    if matches!(
-        kind,
-        Kind::OursZstdEncrypted | Kind::OursClientZstdEncrypted | Kind::OursPlain
-    ) {
+    if kind.is_ours() {
         let value: serde_json::Value = serde_json::from_str(&stdout).map_err(|e| {
             Error::internal(format!("read `backup run --json`'s output ({e}): {stdout}"))
         })?;

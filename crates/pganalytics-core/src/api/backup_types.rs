@@ -94,8 +94,8 @@ pub struct BackupRunRequest {
 pub enum CompressOn {
     /// On the server when it can (PostgreSQL 15+ built with zstd: two of its threads, and it
     /// sends ~a tenth of the bytes on compressible data), else here — and here too when this
-    /// server's previous compressed backup shrank to no less than half its size: on data that
-    /// barely compresses the server's zstd saves no bytes and costs more than ours.
+    /// server's previous compressed backup was stored at more than half its size: on data
+    /// that barely compresses the server's zstd saves few bytes and costs more than ours.
     #[default]
     Auto,
     /// On the server, or refuse the backup when it cannot.

@@ -7,6 +7,7 @@
 //! catalogue replaced in the store is caught even by someone holding a valid signature of an
 //! older one.
 
+use crate::api::CompressOn;
 use crate::audit::keys::{SigningKey, VerifyingKey};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -57,14 +58,21 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// Where zstd ran: the server's archives are recorded with their source size.
-    pub fn compressed_on(&self) -> Option<&'static str> {
-        match (self.compression.as_str(), self.source_bytes) {
-            ("none", _) => None,
-            (_, Some(_)) => Some("server"),
-            (_, None) => Some("client"),
+    /// Where zstd ran: on the server when it sent its archives compressed.
+    pub fn compressed_on(&self) -> Option<CompressOn> {
+        if self.compression == "none" {
+            None
+        } else if self.archives.iter().any(|a| server_compressed(&a.name)) {
+            Some(CompressOn::Server)
+        } else {
+            Some(CompressOn::Client)
         }
     }
+}
+
+/// Whether the server compressed an archive itself: it then sends `<name>.tar.zst`.
+pub fn server_compressed(archive_name: &str) -> bool {
+    archive_name.ends_with(".zst")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

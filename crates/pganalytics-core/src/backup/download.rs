@@ -291,7 +291,7 @@ pub fn archive_reader(
     archive_name: &str,
 ) -> std::io::Result<Box<dyn std::io::Read + Send>> {
     let reader = ChannelReader::new(rx);
-    Ok(if archive_name.ends_with(".zst") {
+    Ok(if super::catalogue::server_compressed(archive_name) {
         Box::new(zstd::stream::read::Decoder::new(reader)?)
     } else {
         Box::new(reader)

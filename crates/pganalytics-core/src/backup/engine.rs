@@ -86,11 +86,6 @@ pub async fn run(
         req.compress_on.unwrap_or_default(),
     )
     .await?;
-    let compressed_on = match (compression, &server_compression) {
-        (Compression::None, _) => None,
-        (_, Some(_)) => Some("server"),
-        (_, None) => Some("client"),
-    };
     let sysid: u64 = identity.system_identifier.parse().map_err(|_| {
         Error::internal(format!(
             "the server's system identifier `{}` is not a number",
@@ -134,7 +129,6 @@ pub async fn run(
             destination_type: storage.kind.as_str(),
             destination_path: &format!("{}/{}", storage.url, backup_dir),
             compression: &compression.name(),
-            compressed_on,
             encrypted: encryption.is_some(),
             key_fingerprint: encryption.as_ref().map(|e| e.key_fingerprint.as_str()),
             retention_days,

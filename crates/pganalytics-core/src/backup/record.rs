@@ -59,8 +59,6 @@ pub struct NewBackup<'a> {
     pub destination_type: &'a str,
     pub destination_path: &'a str,
     pub compression: &'a str,
-    /// `server` or `client`; `None` when not compressed.
-    pub compressed_on: Option<&'a str>,
     pub encrypted: bool,
     pub key_fingerprint: Option<&'a str>,
     pub retention_days: i32,
@@ -106,9 +104,8 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
         "INSERT INTO backup_metadata (id, backup_name, backup_type, backup_status, source_database,
              compression_type, encrypted, encryption_algorithm, retention_days, destination_type,
              destination_path, created_at, server_id, storage_target_id, started_at,
-             system_identifier, server_version_num, key_fingerprint, compressed_on)
-         VALUES ($1, $2, 'full', 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $10, $13, $14, $15,
-             $16)",
+             system_identifier, server_version_num, key_fingerprint)
+         VALUES ($1, $2, 'full', 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $10, $13, $14, $15)",
     )
     .bind(b.id)
     .bind(b.name)
@@ -125,19 +122,37 @@ pub async fn start(repo: &Repository, b: &NewBackup<'_>) -> Result<RunningLock> 
     .bind(b.system_identifier)
     .bind(b.server_version_num as i32)
     .bind(b.key_fingerprint)
-    .bind(b.compressed_on)
     .execute(repo.pool())
     .await?;
     Ok(lock)
 }
 
 /// What the repository keeps of a completed backup besides the catalogue's fields: sizes,
-/// ratio and, per archive, its sizes and object count (the catalogue keeps every object).
+/// ratio, where zstd ran and, per archive, its sizes and object count (the catalogue keeps
+/// every object).
 struct Recorded {
     raw: i64,
     stored: i64,
     ratio: f64,
+    compressed_on: Option<&'static str>,
     archives: serde_json::Value,
+}
+
+/// `backup_metadata.compressed_on` ↔ [`CompressOn`] (only `server` and `client` are stored).
+fn compressed_on_text(on: Option<CompressOn>) -> Option<&'static str> {
+    match on? {
+        CompressOn::Server => Some("server"),
+        CompressOn::Client => Some("client"),
+        CompressOn::Auto => None,
+    }
+}
+
+fn compressed_on_of(text: Option<&str>) -> Option<CompressOn> {
+    match text? {
+        "server" => Some(CompressOn::Server),
+        "client" => Some(CompressOn::Client),
+        _ => None,
+    }
 }
 
 impl Recorded {
@@ -167,6 +182,7 @@ impl Recorded {
             raw,
             stored,
             ratio,
+            compressed_on: compressed_on_text(catalogue.compressed_on()),
             archives,
         })
     }
@@ -183,13 +199,15 @@ pub async fn complete(
         raw,
         stored,
         ratio,
+        compressed_on,
         archives,
     } = Recorded::of(catalogue)?;
     let done = sqlx::query(
         "UPDATE backup_metadata SET backup_status = 'completed', source_size_bytes = $2,
              compressed_size_bytes = $3, compression_ratio = $4::float8::numeric, checksum = $5,
              completed_at = $6, start_lsn = $7::pg_lsn, stop_lsn = $8::pg_lsn, timeline_id = $9,
-             wal_start_segment = $10, wal_stop_segment = $11, archives = $12, signed_by = $13
+             wal_start_segment = $10, wal_stop_segment = $11, archives = $12, signed_by = $13,
+             compressed_on = $14
          WHERE id = $1 AND backup_status = 'running'",
     )
     .bind(catalogue.backup_id)
@@ -205,6 +223,7 @@ pub async fn complete(
     .bind(&catalogue.wal_stop_segment)
     .bind(archives)
     .bind(signed_by)
+    .bind(compressed_on)
     .execute(repo.pool())
     .await?;
     if done.rows_affected() != 1 {
@@ -237,6 +256,7 @@ pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> 
         raw,
         stored,
         ratio,
+        compressed_on,
         archives,
     } = Recorded::of(c)?;
     let encryption = c.encryption.as_ref();
@@ -280,7 +300,7 @@ pub async fn insert_imported(repo: &Repository, b: &Imported<'_>) -> Result<()> 
     .bind(encryption.map(|e| e.key_fingerprint.as_str()))
     .bind(archives)
     .bind(b.signed_by)
-    .bind(c.compressed_on())
+    .bind(compressed_on)
     .execute(repo.pool())
     .await?;
     Ok(())
@@ -348,14 +368,7 @@ fn summary(row: &sqlx::postgres::PgRow) -> Result<BackupSummary> {
         stored_size_bytes: row.try_get("compressed_size_bytes")?,
         compression_ratio: row.try_get("ratio")?,
         compression: row.try_get("compression_type")?,
-        compressed_on: match row
-            .try_get::<Option<String>, _>("compressed_on")?
-            .as_deref()
-        {
-            Some("server") => Some(CompressOn::Server),
-            Some("client") => Some(CompressOn::Client),
-            _ => None,
-        },
+        compressed_on: compressed_on_of(row.try_get::<Option<&str>, _>("compressed_on")?),
         encrypted: row
             .try_get::<Option<bool>, _>("encrypted")?
             .unwrap_or(false),
