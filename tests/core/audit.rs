@@ -262,6 +262,17 @@ async fn a_truncated_tail_is_named() {
     assert_detected(&log.verify().await, AuditProblem::TailMissing, Some(16));
 }
 
+/// The oldest events removed without retention's seal: verification starts at event 1, not
+/// at the oldest row left (which is where it began reading before the checkpoints were
+/// checked).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_oldest_events_deleted_without_a_seal_are_named() {
+    let log = log_with_key(16, "rsa-2048").await;
+    log.fill(20).await;
+    log.attack("DELETE FROM audit_logs WHERE id <= 5").await;
+    assert_detected(&log.verify().await, AuditProblem::EventMissing, Some(1));
+}
+
 /// The strongest database-only attack: change an event and recompute every hash after it,
 /// so the chain in the database is perfectly consistent. The external checkpoint catches it.
 #[tokio::test(flavor = "multi_thread")]

@@ -94,6 +94,14 @@ async fn collectors_match_the_views(major: u32) {
         .unwrap();
     activity(&pool).await;
     wait_for(&pool, "SELECT archived_count FROM pg_stat_archiver", 1).await;
+    // CHECKPOINT returns once the checkpoint is done, a moment before the checkpointer
+    // reports its statistics (seen once on 15: checkpoints_req still 0).
+    let requested = if major < 17 {
+        "SELECT checkpoints_req FROM pg_stat_bgwriter"
+    } else {
+        "SELECT num_requested FROM pg_stat_checkpointer"
+    };
+    wait_for(&pool, requested, 1).await;
 
     let mut conn = sqlx::PgConnection::connect_with(&pg.cluster.connect_options("postgres"))
         .await
