@@ -786,8 +786,9 @@ async fn wal_stream_survives_a_store_that_hangs() {
 }
 
 /// The repository is lost: a new installation with copies of the public key and the backup key
-/// imports the backups from the store (only catalogues signed by that key), restores one and
-/// gets the same data back.
+/// imports the backups from the store (only catalogues signed by that key), with the verdict
+/// of their last verification (only records signed by that key), restores one and gets the
+/// same data back.
 #[tokio::test(flavor = "multi_thread")]
 async fn backups_are_imported_into_a_new_repository_and_restored() {
     let (src, pool) = source(15).await;
@@ -812,6 +813,43 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
         .parent()
         .unwrap()
         .to_path_buf();
+    // Verified on the old installation: the signed verdict is kept beside the catalogue.
+    let verdict = old
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap();
+    assert!(verdict.intact, "{:?}", verdict.problems);
+    let verified_at = old
+        .backup_show(BackupId { id: backup.id })
+        .await
+        .unwrap()
+        .backup
+        .verified_at
+        .expect("verified");
+    let records: Vec<_> = std::fs::read_dir(real_dir.join("verifications"))
+        .expect("a verifications folder beside the catalogue")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let record = records
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    // A forged verdict saying the backup is damaged, under the real record's signature.
+    let forged_record = |ext: &str| {
+        real_dir
+            .join("verifications")
+            .join(format!("29991231T000000.000000Z.{ext}"))
+    };
+    let text = std::fs::read_to_string(record).unwrap();
+    assert!(text.contains("\"intact\": true"), "{text}");
+    std::fs::write(
+        forged_record("json"),
+        text.replace("\"intact\": true", "\"intact\": false"),
+    )
+    .unwrap();
+    std::fs::copy(record.with_extension("sig"), forged_record("sig")).unwrap();
+
     let forged_id = uuid::Uuid::new_v4();
     let forged_dir = real_dir.with_file_name(forged_id.to_string());
     std::fs::create_dir_all(&forged_dir).unwrap();
@@ -868,12 +906,28 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
         "how it was compressed, and where"
     );
     assert!(backup.compressed_on.is_some());
-    assert_eq!(result.refused.len(), 1, "{result:?}");
-    assert_eq!(result.refused[0].backup_id, forged_id);
+    assert_eq!(
+        (
+            result.imported[0].verified,
+            result.imported[0].verified_at,
+            result.imported[0].rto_seconds
+        ),
+        (true, Some(verified_at), None),
+        "the verdict of the last verification signed by the key"
+    );
+    assert_eq!(result.refused.len(), 2, "{result:?}");
+    let refused_catalogue = result.refused.iter().find(|r| r.backup_id == forged_id);
     assert!(
-        result.refused[0].problem.contains("signature"),
-        "{:?}",
-        result.refused[0]
+        refused_catalogue.is_some_and(|r| r.problem.contains("signature")),
+        "{result:?}"
+    );
+    let refused_record = result.refused.iter().find(|r| r.backup_id == backup.id);
+    assert!(
+        refused_record.is_some_and(|r| r
+            .object
+            .ends_with("verifications/29991231T000000.000000Z.json")
+            && r.problem.contains("signature")),
+        "{result:?}"
     );
     let again = import().await.unwrap();
     assert_eq!((again.imported.len(), again.already_recorded), (0, 1));

@@ -146,9 +146,7 @@ fn absolute(option: &str, path: String) -> Result<String, Error> {
         .map_err(|e| Error::invalid_input(format!("{option} `{path}`: {e}")))
 }
 
-/// `backup verify` found damage: the report is printed; the error (exit 3) names the first
-/// damaged object and what is wrong with it on stderr.
-/// Exit 3 when a catalogue was refused.
+/// Exit 3 when a catalogue or a verification record in the store could not be trusted.
 fn refused(result: &BackupImportResult) -> Result<(), Error> {
     let Some(first) = result.refused.first() else {
         return Ok(());
@@ -156,14 +154,15 @@ fn refused(result: &BackupImportResult) -> Result<(), Error> {
     Err(Error::new(
         ErrorCode::VerificationFailed,
         format!(
-            "{} catalogue{} refused; the first: backup {}: {}",
+            "{} object{} in the store refused; the first: backup {}: {}: {}",
             result.refused.len(),
             if result.refused.len() == 1 { " was" } else { "s were" },
             first.backup_id,
+            first.object,
             first.problem
         ),
     )
-    .with_hint("a catalogue that does not verify with the public key is never imported: check --public-key, or `backup verify` the backup on the installation that made it"))
+    .with_hint("nothing that does not verify with the public key is imported (a catalogue, or a verification record): check --public-key, or `backup verify` the backup on the installation that made it"))
 }
 
 /// Exit 3 when encrypted backups on record need a key that is not here.

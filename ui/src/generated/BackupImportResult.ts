@@ -12,6 +12,8 @@ imported: Array<BackupSummary>,
  */
 already_recorded: number, 
 /**
- * Catalogues not imported, with why (a bad signature, a changed catalogue, …).
+ * What in the store could not be trusted, with why (a bad signature, a changed
+ * catalogue, …): catalogues, whose backups are not imported, and verification records,
+ * which are ignored (the backup is imported without their verdict).
  */
 refused: Array<BackupImportProblem>, };

@@ -157,9 +157,18 @@ impl Api {
         let event =
             NewEvent::new("backup.verified", "verify", "backup").resource(req.id.to_string());
         let public_key = self.audit.public_key(&self.data_dir, None).await;
-        let result =
-            crate::backup::verify::verify(&self.repo, &self.data_dir, public_key, &req, progress)
-                .await;
+        // Without the signing key (a machine holding only the public key) the verdict is kept
+        // in the repository only.
+        let signer = self.audit.signing_key().await.ok();
+        let result = crate::backup::verify::verify(
+            &self.repo,
+            &self.data_dir,
+            public_key,
+            signer,
+            &req,
+            progress,
+        )
+        .await;
         let event = match &result {
             Ok(v) => {
                 let mut event = event.changes(json!({

@@ -380,7 +380,9 @@ pub struct BackupImportResult {
     pub imported: Vec<BackupSummary>,
     /// Backups found that were on record already.
     pub already_recorded: usize,
-    /// Catalogues not imported, with why (a bad signature, a changed catalogue, …).
+    /// What in the store could not be trusted, with why (a bad signature, a changed
+    /// catalogue, …): catalogues, whose backups are not imported, and verification records,
+    /// which are ignored (the backup is imported without their verdict).
     pub refused: Vec<BackupImportProblem>,
 }
 

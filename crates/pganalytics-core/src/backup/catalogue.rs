@@ -147,6 +147,7 @@ impl Catalogue {
     }
 }
 
+/// The signature document stored beside a catalogue (`catalogue.sig`) or a verification record.
 pub fn sign(bytes: &[u8], key: &SigningKey) -> anyhow::Result<Vec<u8>> {
     let signature = Signature {
         algorithm: key.algorithm().to_string(),
@@ -159,15 +160,15 @@ pub fn sign(bytes: &[u8], key: &SigningKey) -> anyhow::Result<Vec<u8>> {
 /// `Ok(fingerprint)` when `sig` is a valid signature of `bytes` by `key`; else what is wrong.
 pub fn check_signature(bytes: &[u8], sig: &[u8], key: &VerifyingKey) -> Result<String, String> {
     let sig: Signature = serde_json::from_slice(sig)
-        .map_err(|e| format!("catalogue.sig is not a signature document: {e}"))?;
+        .map_err(|e| format!("the signature file is not a signature document: {e}"))?;
     let raw = base64::engine::general_purpose::STANDARD
         .decode(&sig.signature)
-        .map_err(|_| "catalogue.sig holds no base64 signature".to_string())?;
+        .map_err(|_| "the signature file holds no base64 signature".to_string())?;
     if key.verify(bytes, &raw) {
         Ok(sig.key_fingerprint)
     } else {
         Err(format!(
-            "the signature does not match the catalogue under the key {} (signed by {})",
+            "the signature does not match the signed file under the key {} (signed by {})",
             key.fingerprint(),
             sig.key_fingerprint
         ))

@@ -1,10 +1,13 @@
 //! `backup import`: record the backups a storage target holds — after the repository was lost,
 //! or to restore them from another machine. A backup is only ever recorded from its signed
 //! catalogue: a catalogue whose signature does not verify with the public key is refused and
-//! reported, never imported. Backups already on record are left as they are.
+//! reported, never imported. Backups already on record are left as they are. Each imported
+//! backup gets the newest verdict of its signed verification records (verified or damaged,
+//! when, the measured restore time); a record that does not verify is reported and ignored.
 
 use super::catalogue::{self, Catalogue};
 use super::record;
+use super::verification_record;
 use crate::api::{BackupImportProblem, BackupImportRequest, BackupImportResult};
 use crate::audit::keys::VerifyingKey;
 use crate::error::Result;
@@ -86,6 +89,18 @@ pub async fn import(
             },
         )
         .await?;
+        // The newest verdict kept beside the backup, if any can be trusted.
+        let found = verification_record::find(&target, &dir, public_key, id, &checksum).await?;
+        for (object, why) in found.refused {
+            result.refused.push(BackupImportProblem {
+                backup_id: id,
+                object,
+                problem: format!("verification record not trusted (ignored): {why}"),
+            });
+        }
+        if let Some(v) = found.newest {
+            record::set_verified(repo, id, v.intact, v.rto_seconds(), Some(v.verified_at)).await?;
+        }
         result.imported.push(record::get(repo, id).await?);
     }
     result

@@ -32,6 +32,7 @@ pub mod restore;
 pub mod stream;
 pub mod tls;
 pub mod upload;
+pub mod verification_record;
 pub mod verify;
 pub mod wal_stream;
 

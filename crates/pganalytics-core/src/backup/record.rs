@@ -13,6 +13,7 @@ use crate::api::{
 };
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Row};
 
@@ -490,23 +491,28 @@ pub async fn detail(repo: &Repository, id: uuid::Uuid) -> Result<BackupDetail> {
     })
 }
 
+/// Record a verification's verdict, made now or (`at`, from a verification record in the
+/// store) then; returns when, or `None` when the backup is not on record.
 pub async fn set_verified(
     repo: &Repository,
     id: uuid::Uuid,
     intact: bool,
     rto_seconds: Option<i32>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE backup_metadata SET verified = $2, verified_at = now(),
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE backup_metadata SET verified = $2, verified_at = COALESCE($4, now()),
              rto_seconds = COALESCE($3, rto_seconds)
-         WHERE id = $1",
+         WHERE id = $1
+         RETURNING verified_at",
     )
     .bind(id)
     .bind(intact)
     .bind(rto_seconds)
-    .execute(repo.pool())
-    .await?;
-    Ok(())
+    .bind(at)
+    .fetch_optional(repo.pool())
+    .await?
+    .flatten())
 }
 
 pub async fn mark_deleted(repo: &Repository, id: uuid::Uuid) -> Result<()> {

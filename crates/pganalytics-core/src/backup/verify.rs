@@ -1,16 +1,21 @@
 //! `backup verify`: the catalogue (checksum recorded in the repository, signature), then every
 //! object (present, size, SHA-256, GCM tag, zstd frame), then every file inside the archives
-//! against the server's own `backup_manifest` (size and checksum), without writing anything.
+//! against the server's own `backup_manifest` (size and checksum), changing none of them.
 //! `--restore-test` then restores into a temporary folder, starts the server, reads its
 //! catalogs, stops it and removes it; the measured time is the backup's `rto_seconds`.
+//!
+//! The verdict is recorded in the repository and, signed, beside the backup in the store (see
+//! [`super::verification_record`]) when this installation holds the signing key; a store that
+//! refuses the write costs a warning, not the verification.
 
 use super::catalogue::Catalogue;
 use super::download::{self, Opened, Prefetch};
 use super::engine::Progress;
 use super::record;
+use super::verification_record::{self, VerificationRecord};
 use super::wal_stream;
 use crate::api::{BackupProblem, BackupVerification, BackupVerifyRequest};
-use crate::audit::keys::VerifyingKey;
+use crate::audit::keys::{SigningKey, VerifyingKey};
 use crate::data_dir::DataDir;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
@@ -25,6 +30,7 @@ pub async fn verify(
     repo: &Repository,
     data_dir: &DataDir,
     public_key: Result<VerifyingKey>,
+    signer: Option<Arc<SigningKey>>,
     req: &BackupVerifyRequest,
     progress: &Progress,
 ) -> Result<BackupVerification> {
@@ -43,7 +49,7 @@ pub async fn verify(
         Ok(o) => o,
         Err(Ok(problem)) => {
             report.problems.push(problem);
-            return finish(repo, report, started, None).await;
+            return Ok(finish(repo, report, started, None).await?.0);
         }
         Err(Err(e)) => return Err(e),
     };
@@ -54,7 +60,16 @@ pub async fn verify(
         report.restore_test_seconds = Some(seconds);
         rto = Some(seconds.ceil() as i32);
     }
-    finish(repo, report, started, rto).await
+    let (report, verified_at) = finish(repo, report, started, rto).await?;
+    if let (Some(signer), Some(at)) = (signer, verified_at) {
+        if let Err(e) = keep_in_store(&opened, &report, at, &signer).await {
+            tracing::warn!(
+                backup = %report.backup_id,
+                "the verification's result was not kept beside the backup (a later `backup import` will not know it): {e}"
+            );
+        }
+    }
+    Ok(report)
 }
 
 async fn finish(
@@ -62,12 +77,39 @@ async fn finish(
     mut report: BackupVerification,
     started: Instant,
     rto: Option<i32>,
-) -> Result<BackupVerification> {
+) -> Result<(BackupVerification, Option<chrono::DateTime<chrono::Utc>>)> {
     report.problems.truncate(MAX_PROBLEMS);
     report.intact = report.problems.is_empty();
     report.seconds = started.elapsed().as_secs_f64();
-    record::set_verified(repo, report.backup_id, report.intact, rto).await?;
-    Ok(report)
+    let at = record::set_verified(repo, report.backup_id, report.intact, rto, None).await?;
+    Ok((report, at))
+}
+
+/// The signed verification record, beside the catalogue it checked.
+async fn keep_in_store(
+    opened: &Opened,
+    report: &BackupVerification,
+    verified_at: chrono::DateTime<chrono::Utc>,
+    signer: &SigningKey,
+) -> Result<()> {
+    let sysid: u64 = opened.catalogue.system_identifier.parse().map_err(|_| {
+        Error::internal(format!(
+            "the catalogue's system identifier `{}` is not a number",
+            opened.catalogue.system_identifier
+        ))
+    })?;
+    let record = VerificationRecord {
+        backup_id: report.backup_id,
+        catalogue_sha256: opened.summary.checksum.clone().unwrap_or_default(),
+        intact: report.intact,
+        verified_at,
+        objects_checked: report.objects_checked as u64,
+        bytes_checked: report.bytes_checked,
+        manifest_files_checked: report.manifest_files_checked as u64,
+        restore_test_seconds: report.restore_test_seconds,
+    };
+    let dir = crate::storage::layout::backup_dir(sysid, report.backup_id);
+    verification_record::store(&opened.target, &dir, &record, signer).await
 }
 
 /// A file of the server's manifest: size and checksum.
