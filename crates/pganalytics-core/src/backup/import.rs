@@ -141,13 +141,7 @@ async fn read_signed(
 ) -> Result<std::result::Result<(Catalogue, String, String), String>> {
     let read = |name: &'static str| {
         let key = format!("{dir}{name}");
-        async move {
-            match target.op.read(&key).await {
-                Ok(b) => Ok(Some(b.to_vec())),
-                Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(target.error("read", &key, &e)),
-            }
-        }
+        async move { target.read_if_exists(&key).await }
     };
     let Some(bytes) = read(crate::storage::layout::CATALOGUE).await? else {
         return Ok(Err("the catalogue disappeared while importing".into()));

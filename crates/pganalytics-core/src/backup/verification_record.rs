@@ -96,8 +96,8 @@ pub async fn find(
         };
         let (json_key, sig_key) = (entry.path().to_string(), format!("{name}.sig"));
         let checked = match (
-            read(target, &json_key).await?,
-            read(target, &sig_key).await?,
+            target.read_if_exists(&json_key).await?,
+            target.read_if_exists(&sig_key).await?,
         ) {
             (None, _) => continue,
             (Some(_), None) => Err("it has no signature beside it".to_string()),
@@ -136,12 +136,4 @@ fn check(
         ));
     }
     Ok(record)
-}
-
-async fn read(target: &Target, key: &str) -> Result<Option<Vec<u8>>> {
-    match target.op.read(key).await {
-        Ok(b) => Ok(Some(b.to_vec())),
-        Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(target.error("read", key, &e)),
-    }
 }

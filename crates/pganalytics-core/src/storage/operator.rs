@@ -225,6 +225,15 @@ impl Target {
     /// blocks — Azure needs `chunk` or it makes one block per write call —, GCS resumable
     /// uploads, which `if_not_exists` selects and the emulator supports). On failure call
     /// `abort()`: a failed `close()` leaves the unfinished upload behind.
+    /// A small object read whole; `None` when it does not exist.
+    pub async fn read_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.op.read(key).await {
+            Ok(b) => Ok(Some(b.to_vec())),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read", key, &e)),
+        }
+    }
+
     pub async fn writer(&self, key: &str) -> opendal::Result<opendal::Writer> {
         let cap = self.capability();
         let mut w = self.op.writer_with(key);
