@@ -813,24 +813,27 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
         .parent()
         .unwrap()
         .to_path_buf();
-    // Verified on the old installation: the signed verdict is kept beside the catalogue.
-    let verdict = old
-        .backup_verify(verify_req(backup.id, None))
-        .await
-        .unwrap();
-    assert!(verdict.intact, "{:?}", verdict.problems);
-    let verified_at = old
+    // Verified twice on the old installation, with a restore test and then without: each
+    // signed verdict is kept beside the catalogue.
+    for restore_test in [Some(true), None] {
+        let verdict = old
+            .backup_verify(verify_req(backup.id, restore_test))
+            .await
+            .unwrap();
+        assert!(verdict.intact, "{:?}", verdict.problems);
+    }
+    let before = old
         .backup_show(BackupId { id: backup.id })
         .await
         .unwrap()
-        .backup
-        .verified_at
-        .expect("verified");
+        .backup;
+    let verified_at = before.verified_at.expect("verified");
+    assert!(before.rto_seconds.is_some(), "{before:?}");
     let records: Vec<_> = std::fs::read_dir(real_dir.join("verifications"))
         .expect("a verifications folder beside the catalogue")
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records.len(), 4, "{records:?}");
     let record = records
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "json"))
@@ -912,8 +915,8 @@ async fn backups_are_imported_into_a_new_repository_and_restored() {
             result.imported[0].verified_at,
             result.imported[0].rto_seconds
         ),
-        (true, Some(verified_at), None),
-        "the verdict of the last verification signed by the key"
+        (true, Some(verified_at), before.rto_seconds),
+        "the newest verdict signed by the key, with the restore time measured before it"
     );
     assert_eq!(result.refused.len(), 2, "{result:?}");
     let refused_catalogue = result.refused.iter().find(|r| r.backup_id == forged_id);

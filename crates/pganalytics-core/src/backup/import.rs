@@ -91,15 +91,16 @@ pub async fn import(
         .await?;
         // The newest verdict kept beside the backup, if any can be trusted.
         let found = verification_record::find(&target, &dir, public_key, id, &checksum).await?;
-        for (object, why) in found.refused {
+        for (object, why) in &found.refused {
             result.refused.push(BackupImportProblem {
                 backup_id: id,
-                object,
+                object: object.clone(),
                 problem: format!("verification record not trusted (ignored): {why}"),
             });
         }
-        if let Some(v) = found.newest {
-            record::set_verified(repo, id, v.intact, v.rto_seconds(), Some(v.verified_at)).await?;
+        if let Some(v) = found.newest() {
+            let rto = found.rto_seconds();
+            record::set_verified(repo, id, v.intact, rto, Some(v.verified_at)).await?;
         }
         result.imported.push(record::get(repo, id).await?);
     }

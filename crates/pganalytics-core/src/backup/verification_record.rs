@@ -69,10 +69,26 @@ pub async fn store(
 /// What a backup's folder says about its verifications.
 #[derive(Debug, Default)]
 pub struct Found {
-    /// The newest record that verifies with the key and is about this catalogue.
-    pub newest: Option<VerificationRecord>,
+    /// Records that verify with the key and are about this catalogue, oldest first.
+    pub trusted: Vec<VerificationRecord>,
     /// Records that cannot be trusted: (object, why).
     pub refused: Vec<(String, String)>,
+}
+
+impl Found {
+    /// The newest verdict.
+    pub fn newest(&self) -> Option<&VerificationRecord> {
+        self.trusted.last()
+    }
+
+    /// The newest measured restore time: a later verification without `--restore-test` does
+    /// not erase it, as in the repository (`backup_metadata.rto_seconds`).
+    pub fn rto_seconds(&self) -> Option<i32> {
+        self.trusted
+            .iter()
+            .rev()
+            .find_map(VerificationRecord::rto_seconds)
+    }
 }
 
 /// Read the verification records in the backup's folder `dir`.
@@ -104,18 +120,11 @@ pub async fn find(
             (Some(bytes), Some(sig)) => check(&bytes, &sig, key, backup_id, catalogue_sha256),
         };
         match checked {
-            Ok(record) => {
-                if found
-                    .newest
-                    .as_ref()
-                    .is_none_or(|n| n.verified_at < record.verified_at)
-                {
-                    found.newest = Some(record);
-                }
-            }
+            Ok(record) => found.trusted.push(record),
             Err(why) => found.refused.push((json_key, why)),
         }
     }
+    found.trusted.sort_by_key(|r| r.verified_at);
     Ok(found)
 }
 
