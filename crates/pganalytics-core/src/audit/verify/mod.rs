@@ -223,6 +223,10 @@ async fn check(pool: &PgPool, request: Request<'_>, scope: &mut Scope) -> Result
             .await?
     };
     let erased = erased_subjects(pool).await?;
+    // Read again for the chunks started from here on: they may go past `max_id` (up to a
+    // checkpoint signed since), to events whose actors are newer than the first read. The
+    // early chunks stop at `max_id`, read before the first.
+    let actors = std::sync::Arc::new(actor_names(pool).await?);
     tracing::debug!(
         ms = begun.elapsed().as_millis() as u64,
         "audit verification: ready to read the events"
