@@ -13,7 +13,7 @@ use super::codec::{Codec, TAG_LEN};
 use super::engine::Progress;
 use super::stream::{ArchiveInfo, BackupSink};
 use crate::error::{Error, ErrorCode, Result};
-use crate::storage::operator::{Target, CHUNK_SIZE};
+use crate::storage::operator::Target;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -307,21 +307,7 @@ pub async fn store(target: Arc<Target>, codec: Arc<Codec>, job: Job) -> Result<S
         pool.give(buffer);
     }
     let stored_bytes = encoded.bytes.len() as u64;
-    let write = async {
-        if encoded.bytes.len() <= CHUNK_SIZE {
-            target.write_once(&key, encoded.bytes).await
-        } else {
-            // Large (barely compressible) objects go up in parts, several at once.
-            let mut w = target.writer(&key).await?;
-            match w.write(encoded.bytes).await {
-                Ok(()) => w.close().await.map(|_| ()),
-                Err(e) => {
-                    let _ = w.abort().await;
-                    Err(e)
-                }
-            }
-        }
-    };
+    let write = target.store_object(&key, encoded.bytes);
     match tokio::time::timeout(crate::storage::operator::REQUEST_TIMEOUT * 5, write).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(target.error("write", &key, &e)),

@@ -221,6 +221,30 @@ impl Target {
         w.await.map(|_| ())
     }
 
+    /// Store one backup object, never overwriting: a local folder gets a direct-I/O write
+    /// ([`super::direct`]), a small object one request, a large one a streaming upload in
+    /// parts.
+    pub async fn store_object(&self, key: &str, bytes: Vec<u8>) -> opendal::Result<()> {
+        if self.kind == StorageKind::File {
+            let path = std::path::Path::new(&self.url.path).join(key);
+            return tokio::task::spawn_blocking(move || super::direct::write_new(&path, &bytes))
+                .await
+                .map_err(|e| opendal::Error::new(opendal::ErrorKind::Unexpected, e.to_string()))?
+                .map_err(io_error);
+        }
+        if bytes.len() <= CHUNK_SIZE {
+            return self.write_once(key, bytes).await;
+        }
+        let mut w = self.writer(key).await?;
+        match w.write(bytes).await {
+            Ok(()) => w.close().await.map(|_| ()),
+            Err(e) => {
+                let _ = w.abort().await;
+                Err(e)
+            }
+        }
+    }
+
     /// A streaming writer for a large object: 8 MiB pieces, 4 at once (S3 multipart, Azure
     /// blocks — Azure needs `chunk` or it makes one block per write call —, GCS resumable
     /// uploads, which `if_not_exists` selects and the emulator supports). On failure call
@@ -258,6 +282,18 @@ impl Target {
     pub fn error(&self, step: &str, key: &str, e: &opendal::Error) -> Error {
         classify(&self.url, step, key, e, &self.secrets)
     }
+}
+
+/// A local write's error, as opendal reports the same failure.
+fn io_error(e: std::io::Error) -> opendal::Error {
+    use opendal::ErrorKind as K;
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => K::NotFound,
+        std::io::ErrorKind::PermissionDenied => K::PermissionDenied,
+        std::io::ErrorKind::AlreadyExists => K::ConditionNotMatch,
+        _ => K::Unexpected,
+    };
+    opendal::Error::new(kind, e.to_string())
 }
 
 /// Text of an error with secrets and URL queries (SAS tokens) removed, at most 400 chars.
