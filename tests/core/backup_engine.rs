@@ -1020,6 +1020,40 @@ async fn full_disk_during_restore_is_said_and_cleaned_up() {
     assert_eq!(restores[0].status, "failed");
 }
 
+/// A local target's file system fills up during the backup: the error says so and what to
+/// do, the backup is recorded failed with that reason, and its objects are removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_disk_during_backup_is_said_and_cleaned_up() {
+    let (src, _pool) = source(16).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mounting a tmpfs needs root");
+    let _mounted = Mounted(small.clone());
+    let store = add_store(&api, Store::Folder, &small, &mut Vec::new())
+        .await
+        .unwrap();
+    let err = api.backup_run(run_req(false, "none")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::DataDirUnusable, "{err}");
+    assert!(err.message.contains("is full"), "{err}");
+    assert!(
+        err.hint.clone().unwrap_or_default().contains("free space"),
+        "{err}"
+    );
+    let listed = api.backup_list(Default::default()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, BackupStatus::Failed);
+    let reason = listed[0].failure_reason.clone().unwrap_or_default();
+    assert!(reason.contains("is full"), "{reason}");
+    let files = files_under(&store);
+    assert!(files.is_empty(), "objects left behind: {files:?}");
+}
+
 /// The backup key in the OS keyring: one entry per installation, so two installations of one
 /// OS user each get their own; a second keygen in one installation is refused.
 #[tokio::test(flavor = "multi_thread")]

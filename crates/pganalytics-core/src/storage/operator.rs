@@ -450,6 +450,23 @@ fn classify(
                 })
             }
         }
+        _ if url.kind == StorageKind::File
+            && (lower.contains("no space left") || lower.contains("quota exceeded")) =>
+        {
+            Error::new(
+                ErrorCode::DataDirUnusable,
+                format!(
+                    "{step} `{key}` in {what} failed: the file system of {} is full ({detail})",
+                    url.path
+                ),
+            )
+            .with_hint("free space there (`pganalytics backup prune` removes expired backups) or use another target, then try again")
+        }
+        _ if url.kind == StorageKind::File => Error::new(
+            ErrorCode::DataDirUnusable,
+            format!("{step} `{key}` in {what} failed ({detail})"),
+        )
+        .with_hint("check the folder's file system: that it is mounted read-write, has free space, and reports no errors (dmesg)"),
         K::ConfigInvalid => Error::invalid_input(format!(
             "{what} is not configured correctly ({detail})"
         ))
