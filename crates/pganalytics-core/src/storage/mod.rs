@@ -9,14 +9,15 @@
 //!   repository).
 //! - [`operator`]: the opendal operator, per-store write settings, error classification.
 //! - [`layout`]: the object layout of backups and WAL inside a target.
-//! - [`direct`]: backup objects written to a local folder with direct I/O.
+//! - [`direct`]: large local files (backup objects in a folder, restored relation files)
+//!   written with direct I/O.
 //!
 //! The registry lives in `storage_targets` (kind, normalised URL, options as JSON, plus the
 //! flag `secret_in_keyring` inside the options); a `check` writes, reads back, lists and
 //! deletes a probe object under the prefix.
 
 pub mod credentials;
-mod direct;
+pub mod direct;
 pub mod layout;
 pub mod operator;
 pub mod url;
