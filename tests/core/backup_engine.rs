@@ -975,6 +975,19 @@ async fn server_not_set_up_for_replication_is_named() {
 /// Unmounts the small file system on drop, also when the test fails.
 struct Mounted(PathBuf);
 
+/// An 8 MB file system at `dir/small`. Needs root (the test suite runs as root).
+fn mount_small_disk(dir: &Path) -> Mounted {
+    let small = dir.join("small");
+    std::fs::create_dir(&small).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .expect("run mount");
+    assert!(status.success(), "mounting a tmpfs needs root");
+    Mounted(small)
+}
+
 impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
@@ -990,16 +1003,8 @@ async fn full_disk_during_restore_is_said_and_cleaned_up() {
     add_store(&api, Store::Folder, dir.path(), &mut Vec::new()).await;
     let backup = api.backup_run(run_req(false, "zstd")).await.unwrap();
 
-    let small = dir.path().join("small");
-    std::fs::create_dir(&small).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .expect("run mount");
-    assert!(status.success(), "mounting a tmpfs needs root");
-    let _mounted = Mounted(small.clone());
-    let target = small.join("pgdata");
+    let small = mount_small_disk(dir.path());
+    let target = small.0.join("pgdata");
     let err = api
         .backup_restore(restore_req(backup.id, &target, None))
         .await
@@ -1026,16 +1031,8 @@ async fn full_disk_during_restore_is_said_and_cleaned_up() {
 async fn full_disk_during_backup_is_said_and_cleaned_up() {
     let (src, _pool) = source(16).await;
     let (api, dir) = api_with_keys(&src).await;
-    let small = dir.path().join("small");
-    std::fs::create_dir(&small).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&small)
-        .status()
-        .expect("run mount");
-    assert!(status.success(), "mounting a tmpfs needs root");
-    let _mounted = Mounted(small.clone());
-    let store = add_store(&api, Store::Folder, &small, &mut Vec::new())
+    let small = mount_small_disk(dir.path());
+    let store = add_store(&api, Store::Folder, &small.0, &mut Vec::new())
         .await
         .unwrap();
     let err = api.backup_run(run_req(false, "none")).await.unwrap_err();

@@ -227,13 +227,14 @@ const DIRECT_FROM_BYTES: u64 = 1024 * 1024;
 fn unpack<R: std::io::Read>(mut tar: tar::Archive<R>, dest: &Path) -> std::io::Result<()> {
     tar.set_preserve_permissions(true);
     tar.set_overwrite(false);
+    let root = dest.canonicalize()?;
     for entry in tar.entries()? {
         let mut entry = entry?;
         let header = entry.header();
         if header.entry_type().is_file() && entry.size() >= DIRECT_FROM_BYTES {
             let mode = header.mode()?;
             // Paths that could leave `dest` are left to `unpack_in`, which refuses them.
-            if let Some(path) = inside(dest, &entry.path()?) {
+            if let Some(path) = inside(&root, &entry.path()?)? {
                 let len = entry.size();
                 crate::storage::direct::copy_new(&path, &mut entry, len, mode)?;
                 continue;
@@ -244,12 +245,23 @@ fn unpack<R: std::io::Read>(mut tar: tar::Archive<R>, dest: &Path) -> std::io::R
     Ok(())
 }
 
-/// `dest` joined with a relative archive path made only of plain names.
-fn inside(dest: &Path, path: &Path) -> Option<PathBuf> {
+/// Where a relative archive path goes under `root` (canonical): `None` for a path that is not
+/// plain names, whose folder does not exist yet, or whose folder leads out of `root` through a
+/// symbolic link unpacked earlier (`unpack_in` then creates or refuses it).
+fn inside(root: &Path, path: &Path) -> std::io::Result<Option<PathBuf>> {
     use std::path::Component;
-    path.components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-        .then(|| dest.join(path))
+    let plain = path
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let joined = root.join(path);
+    let Some(parent) = joined.parent().filter(|_| plain) else {
+        return Ok(None);
+    };
+    match parent.canonicalize() {
+        Ok(real) => Ok(real.starts_with(root).then_some(joined)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Make the restored files durable before the restore counts as done: a crash right after it
@@ -502,4 +514,25 @@ pub async fn stop(pgdata: &Path, major: u32) -> Result<()> {
         .arg(pgdata)
         .args(["-w", "-t", "120", "-m", "fast", "stop"]);
     crate::cluster::run_checked(pg_ctl, "pg_ctl stop").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inside;
+    use std::path::Path;
+
+    #[test]
+    fn only_plain_paths_inside_the_target_are_written_directly() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("base")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
+        let at = |p: &str| inside(&root, Path::new(p)).unwrap();
+        assert_eq!(at("base/16384"), Some(root.join("base/16384")));
+        assert_eq!(at("../base/16384"), None);
+        assert_eq!(at("/etc/passwd"), None);
+        assert_eq!(at("missing/16384"), None, "a folder not unpacked yet");
+        assert_eq!(at("link/16384"), None, "through a link out of the target");
+    }
 }
