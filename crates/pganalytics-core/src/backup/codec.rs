@@ -11,6 +11,7 @@
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -143,11 +144,46 @@ fn incompressible(raw: &[u8], level: i32) -> bool {
         return false;
     }
     let step = (raw.len() - SAMPLE_LEN) / (SAMPLES - 1);
+    let mut scratch = Vec::with_capacity(zstd::zstd_safe::compress_bound(SAMPLE_LEN));
     (0..SAMPLES).all(|i| {
         let sample = &raw[i * step..i * step + SAMPLE_LEN];
-        zstd::bulk::compress(sample, level)
-            .map(|c| c.len() * 100 > sample.len() * 95)
-            .unwrap_or(false)
+        scratch.clear();
+        with_compressor(&SAMPLE_CONTEXT, level, |c| {
+            c.compress_to_buffer(sample, &mut scratch)
+        })
+        .map(|len| len * 100 > sample.len() * 95)
+        .unwrap_or(false)
+    })
+}
+
+type Context = RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>>;
+
+thread_local! {
+    /// This thread's zstd contexts and their level, one for objects and one for samples. A
+    /// context is a few MB of tables that zstd allocates and zeroes: made anew for every 8 MiB
+    /// object (and every sample), it cost a third of the backup's page faults, which are slow
+    /// on virtual machines that back guest memory lazily. Two, because zstd sizes a context's
+    /// tables to its input and reallocates them when the size changes. Encoding runs on
+    /// tokio's blocking threads, which end after 10 s idle and take their contexts with them.
+    static OBJECT_CONTEXT: Context = const { RefCell::new(None) };
+    static SAMPLE_CONTEXT: Context = const { RefCell::new(None) };
+}
+
+/// Runs `f` with one of this thread's zstd contexts, at `level`.
+fn with_compressor<T>(
+    context: &'static std::thread::LocalKey<Context>,
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    context.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_mut() {
+            Some((l, compressor)) if *l == level => f(compressor),
+            _ => {
+                let (_, compressor) = slot.insert((level, zstd::bulk::Compressor::new(level)?));
+                f(compressor)
+            }
+        }
     })
 }
 
@@ -178,6 +214,12 @@ fn nonce(sequence: u64) -> [u8; 12] {
     n
 }
 
+/// The capacity a buffer needs to hold `raw_len` bytes once encoded, whatever the codec:
+/// zstd's bound for incompressible input, and the GCM tag.
+pub fn buffer_capacity(raw_len: usize) -> usize {
+    zstd::zstd_safe::compress_bound(raw_len) + TAG_LEN
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -194,31 +236,32 @@ impl Codec {
         self.cipher.is_some()
     }
 
-    /// Raw bytes → stored bytes. CPU-bound: call from a blocking thread. Encrypts in place
-    /// (the compressed bytes, or `raw` itself when it is stored uncompressed: give it
-    /// [`TAG_LEN`] spare capacity), so a gigabyte costs no extra allocation or copy. Returns
-    /// `raw` when it was not used up, for reuse.
+    /// Raw bytes → stored bytes. CPU-bound: call from a blocking thread. Compresses into
+    /// `out` (any buffer; one with [`buffer_capacity`] for `raw`'s length is used without
+    /// growing it) and encrypts in place (the compressed bytes, or `raw` itself when it is
+    /// stored uncompressed: give it [`TAG_LEN`] spare capacity), so a gigabyte costs no extra
+    /// allocation or copy. Returns the buffer it did not use, for reuse.
     pub fn encode(
         &self,
         raw: Vec<u8>,
+        mut out: Vec<u8>,
         sequence: u64,
         key: &str,
-    ) -> std::io::Result<(Encoded, Option<Vec<u8>>)> {
+    ) -> std::io::Result<(Encoded, Vec<u8>)> {
         let compressed = match self.compression {
-            Compression::None => None,
-            Compression::Zstd(level) if incompressible(&raw, level) => None,
+            Compression::None => false,
+            Compression::Zstd(level) if incompressible(&raw, level) => false,
             Compression::Zstd(level) => {
-                let mut out =
-                    Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()) + TAG_LEN);
-                zstd::bulk::Compressor::new(level)?.compress_to_buffer(&raw[..], &mut out)?;
-                Some(out)
+                out.clear();
+                out.reserve(buffer_capacity(raw.len()));
+                with_compressor(&OBJECT_CONTEXT, level, |c| {
+                    c.compress_to_buffer(&raw[..], &mut out)
+                })?;
+                true
             }
         };
-        let uncompressed = compressed.is_none() && self.compression != Compression::None;
-        let (mut bytes, spare) = match compressed {
-            Some(c) => (c, Some(raw)),
-            None => (raw, None),
-        };
+        let uncompressed = !compressed && self.compression != Compression::None;
+        let (mut bytes, spare) = if compressed { (out, raw) } else { (raw, out) };
         if let Some(cipher) = &self.cipher {
             if !cipher.seal(nonce(sequence), key.as_bytes(), &mut bytes) {
                 return Err(std::io::Error::other("AES-GCM encryption failed"));
@@ -279,7 +322,7 @@ mod tests {
         let raw: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        let (enc, _) = codec.encode(raw.clone(), 7, "a/b").unwrap();
+        let (enc, _) = codec.encode(raw.clone(), Vec::new(), 7, "a/b").unwrap();
         assert!(enc.bytes.len() < raw.len());
         assert_eq!(
             codec
@@ -332,7 +375,7 @@ mod tests {
         let codec = Codec::new(Compression::Zstd(1), Some(&key));
         let mut raw = vec![0u8; 1 << 20];
         rand::rngs::OsRng.fill_bytes(&mut raw);
-        let (enc, _) = codec.encode(raw.clone(), 1, "k").unwrap();
+        let (enc, _) = codec.encode(raw.clone(), Vec::new(), 1, "k").unwrap();
         assert!(enc.uncompressed);
         assert_eq!(enc.bytes.len(), raw.len() + 16, "ciphertext and tag only");
         assert_eq!(
@@ -343,13 +386,42 @@ mod tests {
         );
         // Random bytes with a compressible middle part are still compressed.
         raw[300_000..800_000].fill(b'x');
-        assert!(!codec.encode(raw.clone(), 2, "k").unwrap().0.uncompressed);
+        assert!(
+            !codec
+                .encode(raw.clone(), Vec::new(), 2, "k")
+                .unwrap()
+                .0
+                .uncompressed
+        );
+    }
+
+    /// The reused per-thread contexts and buffers change nothing in what is stored: each
+    /// object is exactly what a fresh zstd context makes of it, at whatever level, whatever
+    /// the buffer held before.
+    #[test]
+    fn reused_contexts_and_buffers_encode_as_fresh_ones() {
+        let raw: Vec<u8> = (0..3_000_000u32)
+            .flat_map(|i| (i / 7 % 1009).to_le_bytes())
+            .collect();
+        let mut out = vec![0xAB; 123];
+        for level in [1, 3, 1, 19, 1] {
+            let codec = Codec::new(Compression::Zstd(level), None);
+            let (enc, spare) = codec.encode(raw.clone(), out, 5, "k").unwrap();
+            assert!(!enc.uncompressed);
+            assert_eq!(enc.bytes, zstd::bulk::compress(&raw, level).unwrap());
+            assert_eq!(
+                codec.decode(enc.bytes.clone(), 5, "k", raw.len(), false),
+                Ok(raw.clone())
+            );
+            assert_eq!(spare, raw, "the raw buffer comes back untouched");
+            out = enc.bytes;
+        }
     }
 
     #[test]
     fn plain_and_compression_names() {
         let codec = Codec::new(Compression::None, None);
-        let (enc, _) = codec.encode(b"hello".to_vec(), 0, "k").unwrap();
+        let (enc, _) = codec.encode(b"hello".to_vec(), Vec::new(), 0, "k").unwrap();
         assert_eq!(enc.bytes, b"hello");
         assert_eq!(enc.sha256, sha256_hex(b"hello"));
         assert_eq!(

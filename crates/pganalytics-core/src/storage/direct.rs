@@ -105,9 +105,12 @@ fn remove(path: &Path) {
 /// then cut the file back to end with them.
 fn copy(mut file: &File, from: &mut dyn Read, len: u64) -> io::Result<()> {
     let end = file.stream_position()? + len;
+    // Grown only as far as needed: an aligned object's tail is less than a block, and fresh
+    // memory costs a page fault per page.
+    let size = usize::try_from(len).map_or(STAGING, |l| l.next_multiple_of(ALIGN).min(STAGING));
     ALIGNED.with_borrow_mut(|buffer| {
-        if buffer.len() < STAGING + ALIGN {
-            buffer.resize(STAGING + ALIGN, 0);
+        if buffer.len() < size + ALIGN {
+            buffer.resize(size + ALIGN, 0);
         }
         let start = buffer.as_ptr().align_offset(ALIGN);
         if start >= ALIGN {
@@ -115,10 +118,10 @@ fn copy(mut file: &File, from: &mut dyn Read, len: u64) -> io::Result<()> {
             stop_direct(file)?;
         }
         let start = start.min(ALIGN);
-        let staging = &mut buffer[start..start + STAGING];
+        let staging = &mut buffer[start..start + size];
         let mut left = len;
         while left > 0 {
-            let piece = usize::try_from(left).map_or(STAGING, |l| l.min(STAGING));
+            let piece = usize::try_from(left).map_or(size, |l| l.min(size));
             from.read_exact(&mut staging[..piece])?;
             left -= piece as u64;
             // Only the last piece can end inside a block.

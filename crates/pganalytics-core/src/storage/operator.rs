@@ -223,21 +223,27 @@ impl Target {
 
     /// Store one backup object, never overwriting: a local folder gets a direct-I/O write
     /// ([`super::direct`]), a small object one request, a large one a streaming upload in
-    /// parts.
-    pub async fn store_object(&self, key: &str, bytes: Vec<u8>) -> opendal::Result<()> {
+    /// parts. Gives the buffer back when the write did not consume it (a local folder's).
+    pub async fn store_object(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> opendal::Result<Option<Vec<u8>>> {
         if self.kind == StorageKind::File {
             let path = std::path::Path::new(&self.url.path).join(key);
-            return tokio::task::spawn_blocking(move || super::direct::write_new(&path, &bytes))
-                .await
-                .map_err(|e| opendal::Error::new(opendal::ErrorKind::Unexpected, e.to_string()))?
-                .map_err(io_error);
+            return tokio::task::spawn_blocking(move || {
+                super::direct::write_new(&path, &bytes).map(|()| Some(bytes))
+            })
+            .await
+            .map_err(|e| opendal::Error::new(opendal::ErrorKind::Unexpected, e.to_string()))?
+            .map_err(io_error);
         }
         if bytes.len() <= CHUNK_SIZE {
-            return self.write_once(key, bytes).await;
+            return self.write_once(key, bytes).await.map(|()| None);
         }
         let mut w = self.writer(key).await?;
         match w.write(bytes).await {
-            Ok(()) => w.close().await.map(|_| ()),
+            Ok(()) => w.close().await.map(|_| None),
             Err(e) => {
                 let _ = w.abort().await;
                 Err(e)
