@@ -1038,6 +1038,9 @@ async fn full_disk_during_backup_is_said_and_cleaned_up() {
     let err = api.backup_run(run_req(false, "none")).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::DataDirUnusable, "{err}");
     assert!(err.message.contains("is full"), "{err}");
+    // The system's own words, not the storage library's framing around them.
+    assert!(err.message.contains("(No space left on device"), "{err}");
+    assert!(!err.message.contains("Unexpected (permanent)"), "{err}");
     assert!(
         err.hint.clone().unwrap_or_default().contains("free space"),
         "{err}"

@@ -4,9 +4,10 @@
 //! streaming the next bytes.
 //!
 //! Memory is bounded whatever the database's size: the object being filled, one waiting in
-//! the channel, and [`UPLOADS`] in flight (raw and encoded) — about 8 × [`OBJECT_SIZE`]. A
-//! slow store slows the server's stream down (the channel is full, the sink waits, TCP pushes
-//! back) instead of growing memory.
+//! the channel, one waiting for an upload slot, and [`UPLOADS`] in flight (raw and encoded) —
+//! at most [`BUFFERS`] buffers of [`OBJECT_SIZE`], reused from object to object. A slow store
+//! slows the server's stream down (the channel is full, the sink waits, TCP pushes back)
+//! instead of growing memory.
 
 use super::catalogue::{Archive, Object};
 use super::codec::{buffer_capacity, Codec};

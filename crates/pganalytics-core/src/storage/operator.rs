@@ -385,10 +385,13 @@ fn classify(
     use opendal::ErrorKind as K;
     let what = url.to_url();
     let full = chain(e);
-    let detail = sanitize(
-        &service_answer(&full).unwrap_or_else(|| full.clone()),
-        secrets,
-    );
+    let answer = match url.kind {
+        // A local write's error is the system's own ("No space left on device (os error
+        // 28)"), after opendal's "Unexpected (permanent) at  => ".
+        StorageKind::File => full.split_once(" => ").map(|(_, m)| m.to_string()),
+        _ => service_answer(&full),
+    };
+    let detail = sanitize(&answer.unwrap_or_else(|| full.clone()), secrets);
     let lower = full.to_ascii_lowercase();
     let container = if url.kind == StorageKind::Azblob {
         "container"
