@@ -14,6 +14,7 @@ use pganalytics_core::api::{
 use pganalytics_core::ErrorCode;
 use pganalytics_testkit::storage::{StorageServer, AZURITE_ACCOUNT, AZURITE_KEY};
 use pganalytics_testkit::TestCluster;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const MARKER: &str = "PGA-MARKER-7c1e9a4f-plaintext-must-not-be-stored";
@@ -972,20 +973,70 @@ async fn server_not_set_up_for_replication_is_named() {
     );
 }
 
-/// Unmounts the small file system on drop, also when the test fails.
+/// Unmounts a file system mounted for a test on drop, also when the test fails.
 struct Mounted(PathBuf);
 
 /// An 8 MB file system at `dir/small`. Needs root (the test suite runs as root).
 fn mount_small_disk(dir: &Path) -> Mounted {
-    let small = dir.join("small");
-    std::fs::create_dir(&small).unwrap();
+    mount(dir, "small", &["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+}
+
+/// `mount ARGS DIR/NAME`; unmounted on drop. Needs root (the test suite runs as root).
+fn mount(dir: &Path, name: &str, args: &[&str]) -> Mounted {
+    let at = dir.join(name);
+    std::fs::create_dir(&at).unwrap();
     let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&small)
+        .args(args)
+        .arg(&at)
         .status()
         .expect("run mount");
-    assert!(status.success(), "mounting a tmpfs needs root");
-    Mounted(small)
+    assert!(status.success(), "mount {args:?} needs root");
+    Mounted(at)
+}
+
+/// A file system that refuses direct I/O (ramfs says EINVAL at open, after creating the file,
+/// like some NFS and FUSE mounts): backup objects stored there and files restored there are
+/// written through the page cache instead, and the round trip still holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_systems_without_direct_io_get_ordinary_writes() {
+    let (src, pool) = source(15).await;
+    let want = fingerprint(&pool).await;
+    let (api, dir) = api_with_keys(&src).await;
+    let ram = mount(dir.path(), "ram", &["-t", "ramfs", "ramfs"]);
+    let probe = ram.0.join("probe");
+    let refused = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits())
+        .open(&probe)
+        .expect_err("ramfs refuses O_DIRECT");
+    assert_eq!(refused.raw_os_error(), Some(nix::libc::EINVAL), "{refused}");
+    std::fs::remove_file(&probe).unwrap();
+
+    let store = ram.0.join("store");
+    std::fs::create_dir(&store).unwrap();
+    add_store(&api, Store::Folder, &store, &mut Vec::new()).await;
+    let backup = api.backup_run(run_req(true, "zstd")).await.unwrap();
+    assert_eq!(backup.status, BackupStatus::Completed, "{backup:?}");
+    assert!(files_under(&store).len() > 4);
+    let verified = api
+        .backup_verify(verify_req(backup.id, None))
+        .await
+        .unwrap();
+    assert!(verified.intact, "{:?}", verified.problems);
+
+    let target = ram.0.join("restored");
+    let restored = api
+        .backup_restore(restore_req(backup.id, &target, Some(true)))
+        .await
+        .unwrap();
+    assert_eq!(restored.status, "completed");
+    let copy = restored_server(restored.started_port.expect("started")).await;
+    assert_eq!(fingerprint(&copy).await, want);
+    copy.close().await;
+    pganalytics_core::backup::restore::stop(&target, 15)
+        .await
+        .unwrap();
 }
 
 impl Drop for Mounted {

@@ -10,8 +10,8 @@
 //! Direct I/O needs the buffer, its length and the file offset aligned: an object's whole
 //! blocks are written from where they are when its memory is aligned, everything else goes
 //! through an aligned buffer kept per thread, the last partial block is padded, and the file is
-//! cut back to its length. A filesystem without direct I/O (some NFS and FUSE mounts, older tmpfs)
-//! refuses it with EINVAL and gets ordinary writes instead.
+//! cut back to its length. A filesystem without direct I/O (some NFS and FUSE mounts, older tmpfs,
+//! ramfs) refuses it with EINVAL and gets ordinary writes instead.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions, Permissions};
