@@ -26,6 +26,8 @@ pub struct Opened {
     pub summary: BackupSummary,
     pub catalogue: Catalogue,
     pub target: Arc<Target>,
+    /// The backup's folder in the target (ends with `/`).
+    pub dir: String,
     pub codec: Arc<Codec>,
     /// Fingerprint of the key that signed the catalogue.
     pub signed_by: String,
@@ -168,6 +170,7 @@ pub async fn open(
         codec: Arc::new(Codec::new(compression, data_key.as_ref())),
         catalogue,
         target: Arc::new(target),
+        dir,
         signed_by,
     })
 }

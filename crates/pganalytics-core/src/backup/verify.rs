@@ -92,12 +92,6 @@ async fn keep_in_store(
     verified_at: chrono::DateTime<chrono::Utc>,
     signer: &SigningKey,
 ) -> Result<()> {
-    let sysid: u64 = opened.catalogue.system_identifier.parse().map_err(|_| {
-        Error::internal(format!(
-            "the catalogue's system identifier `{}` is not a number",
-            opened.catalogue.system_identifier
-        ))
-    })?;
     let record = VerificationRecord {
         backup_id: report.backup_id,
         catalogue_sha256: opened.summary.checksum.clone().unwrap_or_default(),
@@ -108,8 +102,7 @@ async fn keep_in_store(
         manifest_files_checked: report.manifest_files_checked as u64,
         restore_test_seconds: report.restore_test_seconds,
     };
-    let dir = crate::storage::layout::backup_dir(sysid, report.backup_id);
-    verification_record::store(&opened.target, &dir, &record, signer).await
+    verification_record::store(&opened.target, &opened.dir, &record, signer).await
 }
 
 /// A file of the server's manifest: size and checksum.

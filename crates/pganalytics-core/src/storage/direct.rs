@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions, Permissions};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -46,7 +46,9 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let (blocks, rest) = bytes.split_at(whole);
         match file.write_all(blocks) {
             Err(e) if refuses_direct(&e) => {
+                // From the start again: part of it may have gone through before the refusal.
                 stop_direct(file)?;
+                file.rewind()?;
                 file.write_all(blocks)?;
             }
             other => other?,
@@ -121,6 +123,7 @@ fn copy(mut file: &File, from: &mut dyn Read, len: u64) -> io::Result<()> {
         let staging = &mut buffer[start..start + size];
         let mut left = len;
         while left > 0 {
+            let at = end - left;
             let piece = usize::try_from(left).map_or(size, |l| l.min(size));
             from.read_exact(&mut staging[..piece])?;
             left -= piece as u64;
@@ -129,9 +132,10 @@ fn copy(mut file: &File, from: &mut dyn Read, len: u64) -> io::Result<()> {
             staging[piece..padded].fill(0);
             match file.write_all(&staging[..padded]) {
                 Err(e) if refuses_direct(&e) => {
-                    // Opened with the flag, refused on the write: nothing of this piece was
-                    // written, so write it again through the page cache.
+                    // Opened with the flag, refused on the write: write the piece again through
+                    // the page cache, from where it starts (part of it may have gone through).
                     stop_direct(file)?;
+                    file.seek(SeekFrom::Start(at))?;
                     file.write_all(&staging[..padded])?;
                 }
                 other => other?,

@@ -251,10 +251,6 @@ impl Target {
         }
     }
 
-    /// A streaming writer for a large object: 8 MiB pieces, 4 at once (S3 multipart, Azure
-    /// blocks — Azure needs `chunk` or it makes one block per write call —, GCS resumable
-    /// uploads, which `if_not_exists` selects and the emulator supports). On failure call
-    /// `abort()`: a failed `close()` leaves the unfinished upload behind.
     /// A small object read whole; `None` when it does not exist.
     pub async fn read_if_exists(&self, key: &str) -> Result<Option<Vec<u8>>> {
         match self.op.read(key).await {
@@ -264,6 +260,10 @@ impl Target {
         }
     }
 
+    /// A streaming writer for a large object: 8 MiB pieces, 4 at once (S3 multipart, Azure
+    /// blocks — Azure needs `chunk` or it makes one block per write call —, GCS resumable
+    /// uploads, which `if_not_exists` selects and the emulator supports). On failure call
+    /// `abort()`: a failed `close()` leaves the unfinished upload behind.
     pub async fn writer(&self, key: &str) -> opendal::Result<opendal::Writer> {
         let cap = self.capability();
         let mut w = self.op.writer_with(key);
